@@ -1,0 +1,312 @@
+"""Embedded PostgreSQL: a private cluster from the machine's server binaries, for tests and the sandbox.
+
+No Docker engine runs on our machines, so the harness starts ``postgres`` itself. PostgreSQL refuses to run as
+root (and CI runs as root); as root we run the server binaries as an unprivileged system user that owns the
+data directory.
+
+    python -m dev.postgres start --dir .sandbox/postgres --port 5433
+    python -m dev.postgres status --dir .sandbox/postgres
+    python -m dev.postgres stop --dir .sandbox/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICE_USER = os.environ.get("PG_SERVICE_USER", "pgsandbox")
+SUPERUSER = "postgres"
+REQUIRED = ("initdb", "pg_ctl", "postgres", "pg_isready")
+INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. Install them with "
+    "`apt-get install postgresql-15` (Debian/Ubuntu) or `brew install postgresql@15` (macOS), or point "
+    "PG_BINDIR at the directory that holds them."
+)
+
+
+class PostgresError(RuntimeError):
+    """The embedded cluster could not be created, started or stopped; the message says what to do."""
+
+
+def find_bindir() -> Path:
+    """Locate the server binaries: $PG_BINDIR, `pg_config --bindir`, PATH, then Debian's versioned dirs."""
+    candidates: list[Path] = []
+    if os.environ.get("PG_BINDIR"):
+        candidates.append(Path(os.environ["PG_BINDIR"]))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10)
+            candidates.append(Path(out.stdout.strip()))
+        except (subprocess.SubprocessError, OSError):
+            pass
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).parent)
+    versioned = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    candidates.extend(Path(p) for p in versioned)
+    for directory in candidates:
+        if all((directory / name).is_file() for name in REQUIRED):
+            return directory
+    raise PostgresError(INSTALL_HINT)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _ensure_service_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SERVICE_USER)
+
+
+def _check_traversable(path: Path, uid: int) -> None:
+    """The service user must be able to reach the data dir; a 0700 parent (pytest's tmp) silently breaks it."""
+    for parent in [path, *path.parents]:
+        if not parent.exists():
+            continue
+        st = parent.stat()
+        if st.st_uid == uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise PostgresError(
+                f"{parent} is not traversable by the '{SERVICE_USER}' user that runs PostgreSQL as root "
+                f"(mode {oct(st.st_mode & 0o777)}): choose a directory under a world-traversable path, "
+                f"or `chmod o+x {parent}`"
+            )
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One cluster in ``base_dir`` (``data/``, ``run/`` for the socket, ``postgres.log``), on 127.0.0.1:port."""
+
+    base_dir: Path
+    port: int | None = None
+    host: str = "127.0.0.1"
+    fast_unsafe: bool = False  # fsync off: for throwaway test clusters only
+    bindir: Path = field(default_factory=find_bindir)
+
+    def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir).resolve()
+
+    # -- paths -------------------------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base_dir / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "postgres.log"
+
+    @property
+    def port_file(self) -> Path:
+        return self.base_dir / "port"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
+
+    # -- running binaries as the right user ----------------------------------------------------------------
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["runuser", "-u", SERVICE_USER, "--", *argv]
+
+    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        cmd = self._as_owner([str(self.bindir / argv[0]), *argv[1:]])
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.base_dir)
+        return result
+
+    def _prepare_dirs(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            user = _ensure_service_user()
+            _check_traversable(self.base_dir, user.pw_uid)
+            for path in (self.base_dir, self.socket_dir, *([self.data_dir] if self.data_dir.exists() else [])):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            if self.log_file.exists():
+                os.chown(self.log_file, user.pw_uid, user.pw_gid)
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    def initialised(self) -> bool:
+        return (self.data_dir / "PG_VERSION").is_file()
+
+    def init(self) -> None:
+        self._prepare_dirs()
+        if self.initialised():
+            return
+        result = self._run(
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
+        if result.returncode != 0:
+            raise PostgresError(f"initdb failed (exit {result.returncode}):\n{result.stderr.strip()}")
+
+    def status(self) -> bool:
+        """True when this cluster's postmaster is running."""
+        if not self.initialised():
+            return False
+        result = self._run(["pg_ctl", "-D", str(self.data_dir), "status"], timeout=30)
+        return result.returncode == 0
+
+    def start(self, wait_seconds: float = 30) -> EmbeddedPostgres:
+        """Start (idempotent): an already running cluster keeps its port."""
+        self.init()
+        if self.status():
+            self.port = self._recorded_port() or self.port
+            return self
+        if self.port is None:
+            self.port = self._recorded_port() or free_port(self.host)
+        if port_in_use(self.port, self.host):
+            raise PostgresError(
+                f"port {self.port} on {self.host} is already in use: stop what listens there "
+                f"(`ss -ltnp 'sport = :{self.port}'`) or choose another port (PGPORT=...)"
+            )
+        options = [f"-p {self.port}", f"-k {self.socket_dir}", f"-c listen_addresses={self.host}"]
+        if self.fast_unsafe:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        result = self._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-o",
+                " ".join(options),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(int(wait_seconds)),
+                "start",
+            ],
+            timeout=wait_seconds + 10,
+        )
+        if result.returncode != 0:
+            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise PostgresError(f"PostgreSQL did not start (exit {result.returncode}): {result.stderr.strip()}\n{tail}")
+        self.port_file.write_text(str(self.port))
+        self.wait_ready(wait_seconds)
+        return self
+
+    def wait_ready(self, wait_seconds: float = 30) -> None:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            ready = subprocess.run(
+                [str(self.bindir / "pg_isready"), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER],
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise PostgresError(f"PostgreSQL on {self.host}:{self.port} not ready after {wait_seconds:.0f} s")
+            time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop if running; returns whether it was running. Harmless on a stopped or absent cluster."""
+        if not self.status():
+            return False
+        result = self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop"], timeout=60)
+        if result.returncode != 0:
+            raise PostgresError(f"pg_ctl stop failed: {result.stderr.strip()}")
+        return True
+
+    def destroy(self) -> None:
+        self.stop(mode="immediate")
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def _recorded_port(self) -> int | None:
+        try:
+            return int(self.port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    # -- convenience ---------------------------------------------------------------------------------------
+    def create_database(self, name: str, template: str = "template0") -> str:
+        """Create ``name`` and return its URL (uses psycopg2, which the app already needs)."""
+        admin_execute(self.url(), f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return self.url(name)
+
+
+def admin_execute(url: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
+    import psycopg2
+
+    dsn = url.replace("postgresql+psycopg2://", "postgresql://")
+    conn = psycopg2.connect(dsn, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.postgres", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["start", "stop", "status", "url"])
+    parser.add_argument("--dir", default=".sandbox/postgres", help="cluster directory (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--dbname", default="postgres")
+    args = parser.parse_args(argv)
+    try:
+        pg = EmbeddedPostgres(Path(args.dir), port=args.port)
+        if args.action == "start":
+            pg.start()
+            print(pg.url(args.dbname))
+        elif args.action == "stop":
+            print("stopped" if pg.stop() else "not running")
+        elif args.action == "status":
+            running = pg.status()
+            pg.port = pg._recorded_port()
+            print(f"running on {pg.host}:{pg.port}" if running else "not running")
+            return 0 if running else 3
+        elif args.action == "url":
+            pg.port = pg._recorded_port() or args.port
+            print(pg.url(args.dbname))
+    except PostgresError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Placeholder; replaced below."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
