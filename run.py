@@ -31,7 +31,7 @@ def _options(event: Any) -> dict:
     options = {}
     if event.get("revision") is not None:
         if not isinstance(event["revision"], str) or not event["revision"]:
-            raise ValueError("'revision' must be a non-empty string, e.g. \"head\", \"-1\" or a revision id")
+            raise ValueError('\'revision\' must be a non-empty string, e.g. "head", "-1" or a revision id')
         options["revision"] = event["revision"]
     if "sql" in event:
         if not isinstance(event["sql"], bool):

@@ -348,11 +348,11 @@ def downgrade(revision: str = "-1", sql: bool = False) -> dict:
                 "message": "nothing to do: already at base",
             }
         target = resolve_target(current)
-        planned = list(reversed(_plan(script, current, target)))
-        if target is not None and current is not None and target != current and not planned:
+        if target is not None and target != current and target not in _plan(script, current, None):
             raise MigrationError(
-                f"{target} is not below the current revision {current}: use run_alembic_upgrade to go up."
+                f"{target} is not below the current revision {current or 'base'}: use run_alembic_upgrade to go up."
             )
+        planned = list(reversed(_plan(script, current, target)))
         return _run("downgrade", target, planned, lambda c: command.downgrade(c, target or "base"), config, current)
 
 
