@@ -28,13 +28,17 @@ depends_on = None
 BATCH_SIZE = 20_000
 CHECK_NAME = "ck_videos_author_not_null"
 
+# Keyset batches over the primary key: each batch is one short transaction and an index range scan,
+# so the run stays linear in the table size and never holds row locks for long.
+NEXT_BATCH_END = "SELECT max(id) FROM (SELECT id FROM videos WHERE id > %(after)s ORDER BY id LIMIT %(size)s) AS batch"
 BACKFILL = """
 UPDATE videos AS v
    SET author = COALESCE(NULLIF(c.title, ''), v.channel_id)
   FROM channels AS c
  WHERE c.id = v.channel_id
-   AND v.id IN (SELECT id FROM videos WHERE author IS NULL LIMIT {limit})
+   AND v.author IS NULL{batch}
 """
+BATCH = "\n   AND v.id > %(after)s AND v.id <= %(until)s"
 
 
 def upgrade():
@@ -42,16 +46,19 @@ def upgrade():
         op.execute("SET lock_timeout = '5s'")
         op.execute("ALTER TABLE videos ADD COLUMN IF NOT EXISTS author VARCHAR(255)")
         if context.is_offline_mode():
-            op.execute(BACKFILL.format(limit="ALL"))
+            op.execute(BACKFILL.format(batch=""))
         else:
-            bind = op.get_bind()
-            while bind.exec_driver_sql(BACKFILL.format(limit=BATCH_SIZE)).rowcount:
-                pass
+            bind, after = op.get_bind(), ""
+            while (
+                until := bind.exec_driver_sql(NEXT_BATCH_END, {"after": after, "size": BATCH_SIZE}).scalar()
+            ) is not None:
+                bind.exec_driver_sql(BACKFILL.format(batch=BATCH), {"after": after, "until": until})
+                after = until
         op.execute(f"ALTER TABLE videos DROP CONSTRAINT IF EXISTS {CHECK_NAME}")
         op.execute(f"ALTER TABLE videos ADD CONSTRAINT {CHECK_NAME} CHECK (author IS NOT NULL) NOT VALID")
         op.execute(f"ALTER TABLE videos VALIDATE CONSTRAINT {CHECK_NAME}")
         op.execute("ALTER TABLE videos ALTER COLUMN author SET NOT NULL")
-        op.execute(f"ALTER TABLE videos DROP CONSTRAINT {CHECK_NAME}")
+        op.execute(f"ALTER TABLE videos DROP CONSTRAINT IF EXISTS {CHECK_NAME}")
         op.execute("RESET lock_timeout")
 
 

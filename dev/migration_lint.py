@@ -1,0 +1,329 @@
+"""Static lint of every revision's SQL, both directions, with squawk and a reviewed allowlist.
+
+    python -m dev.migration_lint                       # lint all revisions; exit 1 on a finding not allowed
+    python -m dev.migration_lint --out-dir build/sql   # also write each revision's SQL (what reviewers read)
+    python -m dev.migration_lint --changed-since origin/main --sql-only --out-dir build/sql
+
+Why: a revision is Python, but what production runs is SQL. Alembic's offline mode (``--sql``) renders exactly
+that SQL for ``prev:rev`` (upgrade) and ``rev:prev`` (downgrade) without a database, and squawk knows which
+statements lock or rewrite a busy table. Accepted findings live in ``migrations/squawk-allowlist.toml``, one
+reviewed entry per (rule, revision, direction) with the reason; a finding with no entry fails, naming the
+revision and the rule; an entry that no longer matches anything is reported as stale (and fails) so the file
+stays honest.
+
+Alembic's own bookkeeping statements (``alembic_version``) are not the team's SQL and are left out of the lint
+(they stay in the written SQL files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ALLOWLIST = PROJECT_ROOT / "migrations" / "squawk-allowlist.toml"
+DEFAULT_PG_VERSION = "15"
+OFFLINE_URL = "postgresql://offline@127.0.0.1:1/offline"  # never connected to: offline mode only needs a dialect
+DIRECTIONS = ("upgrade", "downgrade")
+WILDCARD = "*"
+
+
+class LintError(RuntimeError):
+    """The lint could not run (squawk missing, bad allowlist, unknown revision); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RevisionSQL:
+    revision: str
+    down_revision: str | None
+    direction: str
+    message: str
+    sql: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.revision}_{self.direction}.sql"
+
+
+@dataclass(frozen=True)
+class Finding:
+    revision: str
+    direction: str
+    rule: str
+    message: str
+    statement: str
+
+    def describe(self) -> str:
+        return f"revision {self.revision} ({self.direction}): squawk {self.rule}: {self.message} -- `{self.statement}`"
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    rule: str
+    revision: str
+    direction: str
+    reason: str
+
+    def matches(self, finding: Finding) -> bool:
+        return (
+            self.rule == finding.rule
+            and self.revision in (WILDCARD, finding.revision)
+            and self.direction in (WILDCARD, finding.direction)
+        )
+
+    def describe(self) -> str:
+        return f"rule={self.rule} revision={self.revision} direction={self.direction}"
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding]
+    new: list[Finding] = field(default_factory=list)
+    allowed: list[tuple[Finding, AllowEntry]] = field(default_factory=list)
+    stale: list[AllowEntry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.new and not self.stale
+
+
+# -- SQL per revision ----------------------------------------------------------------------------------------------
+
+
+def _chain(migrations_dir: str) -> list[tuple[str, str | None, str]]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(migrations_dir)
+    return [
+        (s.revision, s.down_revision, (s.doc or "").strip().splitlines()[0] if s.doc else "")
+        for s in reversed(list(script.walk_revisions()))
+    ]
+
+
+def revision_sql(migrations_dir: str | None = None, revisions: Iterable[str] | None = None) -> list[RevisionSQL]:
+    """Offline SQL for each revision (oldest first), upgrade (``prev:rev``) then downgrade (``rev:prev``).
+
+    Goes through ``yt_pubsub_handler.migrator`` (``sql=True``), the same helper ``run.py`` exposes, so the SQL
+    is what ``zappa invoke ... '{"sql": true}'`` would show. No database is contacted.
+    """
+    from yt_pubsub_handler import MIGRATIONS_DIR, create_app, migrator
+
+    directory = str(Path(migrations_dir or MIGRATIONS_DIR).resolve())
+    chain = _chain(directory)
+    wanted = set(revisions) if revisions is not None else None
+    if wanted is not None:
+        unknown = wanted - {r for r, _, _ in chain}
+        if unknown:
+            raise LintError(f"unknown revision(s) {sorted(unknown)} in {directory}: check the ids (`flask db history`)")
+    app = create_app({"DATABASE_URL": OFFLINE_URL, "MIGRATIONS_DIR": directory})
+    out: list[RevisionSQL] = []
+    with app.app_context():
+        for revision, down, message in chain:
+            if wanted is not None and revision not in wanted:
+                continue
+            if isinstance(down, tuple):
+                raise LintError(f"revision {revision} is a merge revision; lint its parents' ranges separately")
+            prev = down or "base"
+            up = migrator.upgrade(revision=f"{prev}:{revision}", sql=True)["sql"]
+            back = migrator.downgrade(revision=f"{revision}:{prev}", sql=True)["sql"]
+            out.append(RevisionSQL(revision, down, "upgrade", message, up))
+            out.append(RevisionSQL(revision, down, "downgrade", message, back))
+    return out
+
+
+def team_sql(sql: str) -> str:
+    """The SQL without Alembic's ``alembic_version`` bookkeeping (statements are separated by blank lines)."""
+    chunks = [c for c in sql.split("\n\n") if "alembic_version" not in c]
+    return "\n\n".join(chunks).strip() + "\n"
+
+
+# -- squawk --------------------------------------------------------------------------------------------------------
+
+
+def find_squawk() -> str:
+    """squawk from the venv next to this interpreter, else PATH."""
+    candidates = [Path(sys.executable).parent / "squawk", PROJECT_ROOT / ".venv" / "bin" / "squawk"]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("squawk")
+    if found:
+        return found
+    raise LintError("squawk is not installed: `make setup` (it is pinned in requirements-dev.txt as squawk-cli)")
+
+
+def lint(items: list[RevisionSQL], pg_version: str = DEFAULT_PG_VERSION, squawk: str | None = None) -> list[Finding]:
+    """Run squawk once over every item's team SQL; one Finding per reported violation."""
+    squawk = squawk or find_squawk()
+    findings: list[Finding] = []
+    with tempfile.TemporaryDirectory(prefix="migration-lint-") as tmp:
+        paths: dict[str, tuple[RevisionSQL, list[str]]] = {}
+        for item in items:
+            text = team_sql(item.sql)
+            path = Path(tmp) / item.filename
+            path.write_text(text)
+            paths[str(path)] = (item, text.splitlines())
+        if not paths:
+            return []
+        proc = subprocess.run(
+            [squawk, f"--pg-version={pg_version}", "--reporter=json", *paths],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp,  # no project .squawk.toml may silently exclude rules: the allowlist is the only policy
+        )
+        try:
+            reported = json.loads(proc.stdout or "[]")
+        except json.JSONDecodeError as exc:
+            raise LintError(
+                f"squawk failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout[:500]}"
+            ) from exc
+        for v in reported:
+            item, lines = paths[str(Path(tmp) / Path(v["file"]).name)]
+            number = v.get("line", -1)  # squawk's json lines are 0-based
+            line = lines[number].strip() if 0 <= number < len(lines) else ""
+            findings.append(Finding(item.revision, item.direction, v["rule_name"], v["message"], line[:160]))
+    return findings
+
+
+# -- allowlist -----------------------------------------------------------------------------------------------------
+
+
+def load_allowlist(path: Path | str = DEFAULT_ALLOWLIST) -> list[AllowEntry]:
+    """Entries from a TOML file of ``[[allow]]`` tables with rule, revision, direction and reason (all required)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise LintError(f"{path} is not valid TOML: {exc}") from exc
+    entries = []
+    for i, raw in enumerate(data.get("allow", []), start=1):
+        missing = [k for k in ("rule", "revision", "direction", "reason") if not str(raw.get(k, "")).strip()]
+        if missing:
+            raise LintError(f"{path}: entry {i} lacks {', '.join(missing)}; every accepted finding needs a reason")
+        if raw["direction"] not in (*DIRECTIONS, WILDCARD):
+            raise LintError(f"{path}: entry {i}: direction must be upgrade, downgrade or '*', got {raw['direction']!r}")
+        entries.append(AllowEntry(raw["rule"], raw["revision"], raw["direction"], " ".join(raw["reason"].split())))
+    return entries
+
+
+def check(
+    findings: list[Finding], allowlist: list[AllowEntry], linted: Iterable[str], complete: bool = True
+) -> LintResult:
+    """Split findings into allowed and new; entries for linted revisions that matched nothing are stale.
+
+    Wildcard (policy) entries can only be judged on a ``complete`` run, one that linted every revision.
+    """
+    result = LintResult(findings)
+    used: set[AllowEntry] = set()
+    for finding in findings:
+        entry = next((e for e in allowlist if e.matches(finding)), None)
+        if entry is None:
+            result.new.append(finding)
+        else:
+            used.add(entry)
+            result.allowed.append((finding, entry))
+    linted = set(linted)
+    result.stale = [
+        e for e in allowlist if e not in used and (e.revision in linted or (e.revision == WILDCARD and complete))
+    ]
+    return result
+
+
+def write_sql(items: list[RevisionSQL], out_dir: Path) -> list[Path]:
+    """Each item's full SQL (bookkeeping included) as ``<rev>_<direction>.sql``, plus an index for reviewers."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in items:
+        path = out_dir / item.filename
+        path.write_text(f"-- {item.revision} ({item.direction}): {item.message}\n{item.sql}")
+        written.append(path)
+    index = [f"{i.revision}  {i.direction:<9}  {i.filename}  {i.message}" for i in items]
+    (out_dir / "INDEX.txt").write_text("\n".join(index) + "\n")
+    return written
+
+
+def changed_revisions(since: str, migrations_dir: str | None = None) -> list[str]:
+    """Revisions whose files differ from git ref ``since`` (new or edited in this branch)."""
+    from yt_pubsub_handler import MIGRATIONS_DIR
+
+    versions = Path(migrations_dir or MIGRATIONS_DIR).resolve() / "versions"
+    proc = subprocess.run(
+        ["git", "diff", "--name-only", "--diff-filter=AMR", since, "--", str(versions)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    if proc.returncode != 0:
+        raise LintError(f"git diff against {since!r} failed: {proc.stderr.strip()} (fetch the base branch first)")
+    chain = _chain(str(versions.parent))
+    files = [Path(p).name for p in proc.stdout.split()]
+    return [rev for rev, _, _ in chain if any(rev in name for name in files)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.migration_lint", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--migrations-dir", default=None, help="migrations directory (default: the project's)")
+    parser.add_argument("--allowlist", default=str(DEFAULT_ALLOWLIST), help="reviewed allowlist (default: %(default)s)")
+    parser.add_argument("--pg-version", default=DEFAULT_PG_VERSION, help="PostgreSQL version squawk assumes")
+    parser.add_argument("--revision", action="append", dest="revisions", help="only this revision (repeatable)")
+    parser.add_argument("--changed-since", default=None, help="only revisions whose files changed since this git ref")
+    parser.add_argument("--out-dir", default=None, help="write each revision's SQL (both directions) here")
+    parser.add_argument("--sql-only", action="store_true", help="write the SQL, do not lint")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s [%(name)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        revisions = args.revisions
+        if args.changed_since:
+            revisions = sorted(set(revisions or []) | set(changed_revisions(args.changed_since, args.migrations_dir)))
+            if not revisions:
+                print(f"no revision changed since {args.changed_since}")
+                if args.out_dir:
+                    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+                    (Path(args.out_dir) / "INDEX.txt").write_text(f"no revision changed since {args.changed_since}\n")
+                return 0
+        items = revision_sql(args.migrations_dir, revisions)
+        if args.out_dir:
+            written = write_sql(items, Path(args.out_dir))
+            print(f"wrote {len(written)} SQL files to {args.out_dir}")
+        if args.sql_only:
+            return 0
+        findings = lint(items, args.pg_version)
+        result = check(findings, load_allowlist(args.allowlist), {i.revision for i in items}, revisions is None)
+    except LintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    linted = len({i.revision for i in items})
+    print(
+        f"squawk: {linted} revision(s), both directions: {len(findings)} finding(s), {len(result.allowed)} allowed "
+        f"by {args.allowlist}, {len(result.new)} new, {len(result.stale)} stale allowlist entr(y/ies)"
+    )
+    for finding in result.new:
+        print(f"error: {finding.describe()}", file=sys.stderr)
+    if result.new:
+        print(
+            "Fix the revision (see https://squawkhq.com/docs/rules), or, if the finding is acceptable, add a reviewed "
+            f"[[allow]] entry (rule, revision, direction, reason) to {args.allowlist}.",
+            file=sys.stderr,
+        )
+    for entry in result.stale:
+        print(f"error: stale allowlist entry ({entry.describe()}) matches no finding: remove it", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""add videos.view_count and videos.like_count (BAD: the downgrade forgets like_count)
+
+Revision ID: bad0c0de0001
+Revises: 5787b560db48
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "bad0c0de0001"
+down_revision = "5787b560db48"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("videos", sa.Column("view_count", sa.BigInteger(), nullable=True))
+    op.add_column("videos", sa.Column("like_count", sa.BigInteger(), nullable=True))
+
+
+def downgrade():
+    op.drop_column("videos", "view_count")

@@ -1,0 +1,22 @@
+"""index videos by title (BAD: a plain CREATE INDEX blocks every write to videos while it builds)
+
+Revision ID: bad0c0de0004
+Revises: 5787b560db48
+"""
+
+from alembic import op
+
+revision = "bad0c0de0004"
+down_revision = "5787b560db48"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.create_index("ix_videos_title", "videos", ["title"])
+
+
+def downgrade():
+    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.drop_index("ix_videos_title", table_name="videos")
