@@ -1,0 +1,5 @@
+"""Constants shared by tests/app (conftest.py cannot be imported from test modules without packages)."""
+
+SECRET = "test-secret"  # what tests/conftest.py's make_app configures as WEBSUB_SECRET
+CHANNEL = "UCaaaaaaaaaaaaaaaaaaaaaa"
+OTHER_CHANNEL = "UCbbbbbbbbbbbbbbbbbbbbbb"

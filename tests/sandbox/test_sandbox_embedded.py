@@ -1,0 +1,194 @@
+"""The embedded sandbox end to end, through the make targets a developer types (no Docker anywhere).
+
+Each test gets its own SANDBOX_DIR and free ports, so it never touches a developer's running sandbox (default
+.sandbox/ on 5433/9000/8000) or another test. The emulator is the real ``python -m dev.emulator``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dev import services
+from dev.postgres import free_port
+
+ROOT = services.PROJECT_ROOT
+
+
+class Sandbox:
+    """Runs ``make`` in the project with this test's private sandbox settings."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.ports = services.Ports(pg=free_port(), emulator=free_port(), api=free_port())
+        self.env = dict(os.environ)
+        # No AWS_ENDPOINT_URL_LAMBDA either: make/sandbox.mk must steer `make invoke-*` to EMULATOR_PORT itself.
+        dropped = (
+            "DATABASE_URL",
+            "TEST_DATABASE_URL",
+            "SANDBOX_ALLOW_REMOTE_DB",
+            "AWS_ENDPOINT_URL_LAMBDA",
+            "MAKEFLAGS",
+        )
+        for variable in (*dropped, "MFLAGS"):
+            self.env.pop(variable, None)
+        self.env.update(
+            SANDBOX="embedded",
+            SANDBOX_DIR=str(directory),
+            SANDBOX_DATABASE_URL="",
+            PGPORT=str(self.ports.pg),
+            EMULATOR_PORT=str(self.ports.emulator),
+            API_PORT=str(self.ports.api),
+        )
+        self.timings: dict[str, float] = {}
+
+    def make(self, *args: str, check: bool = True, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
+        began = time.monotonic()
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-C", str(ROOT), *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **env},
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        self.timings.setdefault(" ".join(args), time.monotonic() - began)
+        if check:
+            assert result.returncode == 0, f"make {' '.join(args)} failed ({result.returncode}):\n{_output(result)}"
+        return result
+
+    def sql(self, query: str) -> str:
+        """One value through `make psql`, the developer's way in."""
+        result = self.make("psql", f"PSQL_ARGS=-At -v ON_ERROR_STOP=1 -c {_quote(query)}", check=False)
+        return result.stdout.strip() if result.returncode == 0 else f"ERROR: {_output(result)}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _output(result: subprocess.CompletedProcess) -> str:
+    return (result.stdout + result.stderr).strip()
+
+
+@pytest.fixture
+def box() -> Iterator[Sandbox]:
+    # World-traversable: as root, PostgreSQL runs as an unprivileged user that must reach its data dir.
+    base = Path(tempfile.mkdtemp(prefix="yt-sandbox-"))
+    base.chmod(0o755)
+    sandbox = Sandbox(base / "sandbox")
+    try:
+        yield sandbox
+    finally:
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "dev.sandbox", "down"],
+            cwd=ROOT,
+            env=sandbox.env,
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+        if sandbox.timings:
+            print("\n".join(f"  {seconds:6.2f} s  make {name}" for name, seconds in sandbox.timings.items()))
+
+
+def _revisions() -> set[Path]:
+    return set((ROOT / "migrations" / "versions").glob("*.py"))
+
+
+def test_lifecycle_up_migrate_seed_downgrade_down_up_keeps_data_reset(box: Sandbox):
+    up = box.make("up")
+    for expected in (
+        f"127.0.0.1:{box.ports.pg}/{services.DB_NAME}",
+        f"http://127.0.0.1:{box.ports.emulator}",
+        f"http://127.0.0.1:{box.ports.api}",
+        "make invoke-upgrade",
+    ):
+        assert expected in up.stdout, up.stdout
+    assert box.sql("select current_database()") == services.DB_NAME
+
+    again = box.make("up")  # twice is harmless
+    assert "already running" in again.stdout
+    moved = box.make("up", check=False, EMULATOR_PORT=str(free_port()))  # a running sandbox is not moved silently
+    assert moved.returncode != 0 and "make down" in _output(moved), _output(moved)
+
+    box.make("invoke-upgrade")
+    assert box.sql("select count(*) from alembic_version") == "1"
+    head = box.sql("select version_num from alembic_version")
+
+    box.make("seed")
+    videos = int(box.sql("select count(*) from videos"))
+    assert videos > 0, "make seed stored no videos"
+
+    box.make("invoke-downgrade")
+    below_head = box.sql("select version_num from alembic_version")
+    assert below_head and below_head != head
+
+    status = box.make("status")
+    assert "healthy" in status.stdout
+
+    down = box.make("down")
+    assert "stopped" in down.stdout
+    assert "not running" in box.make("down").stdout  # down on a stopped sandbox is harmless
+    assert not (box.dir / "emulator.pid").exists()
+
+    box.make("up")
+    assert box.sql("select version_num from alembic_version") == below_head, "down/up lost the schema state"
+    assert int(box.sql("select count(*) from videos")) == videos, "down/up lost data"
+
+    refused = box.make("reset", check=False)  # no terminal, no FORCE=1: refuses, deletes nothing
+    assert refused.returncode != 0 and "FORCE=1" in _output(refused)
+    assert int(box.sql("select count(*) from videos")) == videos
+
+    box.make("reset", "FORCE=1")
+    assert box.sql("select to_regclass('public.videos') is null") == "t", "reset kept the data"
+
+    # The fresh sandbox is usable at once: new-migration brings it to head itself, then autogenerates nothing
+    # because the models match the revisions.
+    usage = box.make("new-migration", check=False)
+    assert usage.returncode != 0 and "MSG=" in _output(usage)
+    before = _revisions()
+    try:
+        result = box.make("new-migration", "MSG=nothing to do")
+        created = _revisions() - before
+    finally:
+        for path in _revisions() - before:  # never leave a stray revision in the real migrations/
+            path.unlink()
+    assert not created, f"models and migrations differ: autogenerate wrote {sorted(created)}"
+    assert "No changes in schema detected" in result.stdout, result.stdout
+    assert box.sql("select version_num from alembic_version") == head
+
+
+def test_port_in_use_is_a_clear_error_naming_it(box: Sandbox):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", box.ports.emulator))
+        squatter.listen()
+        result = box.make("up", check=False)
+    assert result.returncode != 0
+    message = _output(result)
+    assert f"port {box.ports.emulator}" in message and "EMULATOR_PORT" in message, message
+    # Nothing half-started: the check runs before anything starts.
+    assert "not running" in box.make("down").stdout
+
+
+def test_onboard_on_a_fresh_sandbox_within_the_target(box: Sandbox):
+    from dev.onboard import TARGET_SECONDS
+
+    result = box.make("onboard", timeout=TARGET_SECONDS * 3)
+    out = result.stdout
+    for step in ("start the sandbox", "migrate to head", "seed sample data", "rehearse a rollback", "forward again"):
+        assert step in out, out
+    assert "all of this works" in out
+    assert "(head)" in out.split("== where the schema is", 1)[1]
+    assert box.timings["onboard"] < TARGET_SECONDS, f"make onboard took {box.timings['onboard']:.1f} s"
+    assert int(box.sql("select count(*) from videos")) > 0
+    again = box.make("onboard")  # a second run is harmless: everything is idempotent
+    assert "the sandbox is already running" in again.stdout
