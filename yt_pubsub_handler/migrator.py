@@ -174,7 +174,7 @@ def _plan(script: ScriptDirectory, upper: str | None, lower: str | None) -> list
 
 
 @contextmanager
-def _migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
+def _migration_lock(conn: Connection, timeout: float) -> Iterator[Connection]:
     """Session-level advisory lock on its own connection; a dead session releases it by itself."""
     deadline = time.monotonic() + timeout
     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -187,7 +187,7 @@ def _migration_lock(conn: Connection, timeout: float) -> Iterator[None]:
             )
         time.sleep(LOCK_POLL_SECONDS)
     try:
-        yield
+        yield conn
     finally:
         try:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
@@ -218,6 +218,15 @@ class _StepRecorder:
 
 
 def _run(action: str, target: str | None, planned: list[str], fn, config: Config, current: str | None) -> dict:
+    if not planned:  # don't load env.py and open another connection just to learn there is nothing to do
+        return {
+            "action": action,
+            "from_revision": current,
+            "to_revision": target,
+            "steps": [],
+            "total_ms": 0.0,
+            "message": f"nothing to do: already at {target or 'base'}",
+        }
     recorder = _StepRecorder()
     config.attributes["configure_args"] = {"on_version_apply": recorder}
     started = time.perf_counter()
@@ -293,9 +302,8 @@ def upgrade(revision: str = "head", sql: bool = False) -> dict:
         return _sql_run("upgrade", lambda c: command.upgrade(c, spec, sql=True), config, current, target)
     if start is not None:
         raise MigrationError("a FROM:TO range is only meaningful with sql=True")
-    with _connection() as lock_conn, _migration_lock(lock_conn, _lock_timeout()):
-        with _connection() as conn:
-            current = _one(_current(conn))
+    with _connection() as raw, _migration_lock(raw, _lock_timeout()) as conn:
+        current = _one(_current(conn))
         if current and target and target != current and target in _plan(script, current, None):
             raise MigrationError(
                 f"{target} is below the current revision {current}: use run_alembic_downgrade to go down."
@@ -335,9 +343,8 @@ def downgrade(revision: str = "-1", sql: bool = False) -> dict:
         spec = f"{current}:{target or 'base'}"
         return _sql_run("downgrade", lambda c: command.downgrade(c, spec, sql=True), config, current, target)
 
-    with _connection() as lock_conn, _migration_lock(lock_conn, _lock_timeout()):
-        with _connection() as conn:
-            current = _one(_current(conn))
+    with _connection() as raw, _migration_lock(raw, _lock_timeout()) as conn:
+        current = _one(_current(conn))
         if current is None and end.startswith("-"):
             return {
                 "action": "downgrade",

@@ -1,0 +1,205 @@
+"""``make bench-invoke``: what a migration call costs through each path, in one table from one run.
+
+Rows: warm invoke over HTTP (p50/p95 of >= 50 no-op upgrades), cold invoke (first call after the emulator starts),
+``make invoke-upgrade`` (the whole developer command), ``flask db upgrade`` as a CLI process (the usual baseline),
+and the real ``zappa invoke local 'run.run_alembic_upgrade'`` CLI against the emulator. Ratios are against
+``flask db upgrade``.
+
+Uses DATABASE_URL from the environment (the database is upgraded to head first, so every measured upgrade is a
+no-op). Starts its own emulator on free ports, so a running ``make emulator`` is not disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BIN = Path(sys.executable).parent
+STAGE = "local"
+COMMAND = "run.run_alembic_upgrade"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BenchEmulator:
+    """``python -m dev.emulator`` on a free port, without the API front."""
+
+    def __init__(self, console: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        with open(console, "ab") as out:
+            self.proc = subprocess.Popen(
+                [PY, "-m", "dev.emulator", "--project-dir", str(ROOT), "--port", str(self.port), "--no-api"],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the emulator exited ({self.proc.returncode}); see {console}")
+            try:
+                urllib.request.urlopen(f"{self.url}/health", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit(f"the emulator did not start; see {console}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _function_name() -> str:
+    from dev.invoke import function_name
+
+    settings = json.loads((ROOT / "zappa_settings.json").read_text())
+    return function_name(settings, STAGE, ROOT)
+
+
+REPORTED: list[float] = []  # the REPORT line's Duration of each call, seconds: the function's own time
+
+
+def _invoke_once(conn: http.client.HTTPConnection, name: str) -> float:
+    """One RequestResponse invoke with the log tail, as ``zappa invoke`` asks; wall seconds. Fails loudly."""
+    body = json.dumps({"command": COMMAND}).encode()
+    started = time.perf_counter()
+    conn.request(
+        "POST",
+        f"/2015-03-31/functions/{name}/invocations",
+        body=body,
+        headers={"X-Amz-Invocation-Type": "RequestResponse", "X-Amz-Log-Type": "Tail"},
+    )
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - started
+    if response.status != 200 or response.getheader("X-Amz-Function-Error"):
+        raise SystemExit(f"invoke failed ({response.status}): {payload[:500]!r}")
+    tail = base64.b64decode(response.getheader("X-Amz-Log-Result") or "").decode(errors="replace")
+    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", tail, re.MULTILINE)
+    if match:
+        REPORTED.append(float(match.group(1)) / 1000)
+    return elapsed
+
+
+def _timed(cmd: list[str], env: dict[str, str], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return times
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warm", type=int, default=100, help="warm invocations (>= 50)")
+    parser.add_argument("--cold", type=int, default=3, help="cold starts (emulator restarts)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI command")
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        print("error: set DATABASE_URL (e.g. `make up`, then the URL `make status` prints)", file=sys.stderr)
+        return 2
+    args.warm = max(args.warm, 50)
+
+    name = _function_name()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-invoke-"))
+    console = workdir / "emulator.log"
+    rows: list[tuple[str, float, str, float | None]] = []  # (what, seconds, detail, target seconds)
+    try:
+        # Bring the database to head so every measured upgrade is a no-op, then measure cold starts.
+        emulator = BenchEmulator(console)
+        _invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name)
+        emulator.stop()
+        colds = []
+        for _ in range(args.cold):
+            emulator = BenchEmulator(console)
+            colds.append(_invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name))
+            emulator.stop()
+
+        emulator = BenchEmulator(console)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300)
+            _invoke_once(conn, name)  # cold, not counted
+            REPORTED.clear()
+            warm = sorted(_invoke_once(conn, name) for _ in range(args.warm))
+            inside = statistics.median(REPORTED) if REPORTED else float("nan")
+            p50 = statistics.median(warm)
+            p95 = statistics.quantiles(warm, n=20)[-1]
+
+            env = dict(os.environ, AWS_ENDPOINT_URL_LAMBDA=emulator.url)
+            make = _timed(["make", "-s", "invoke-upgrade", f"STAGE={STAGE}"], env, args.repeat)
+
+            settings = json.loads((ROOT / "zappa_settings.json").read_text())
+            settings[STAGE]["aws_endpoint_urls"] = {"lambda": emulator.url}
+            settings_file = workdir / "zappa_settings.json"
+            settings_file.write_text(json.dumps(settings))
+            zappa_env = dict(
+                os.environ,
+                AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+                AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+                AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                AWS_MAX_ATTEMPTS="1",
+            )
+            zappa = _timed([str(BIN / "zappa"), "invoke", STAGE, COMMAND, "-s", str(settings_file)], zappa_env, 2)
+        finally:
+            emulator.stop()
+
+        flask_cmd = [str(BIN / "flask"), "--app", "run", "db", "upgrade"] if (BIN / "flask").exists() else None
+        flask_cmd = flask_cmd or [PY, "-m", "flask", "--app", "run", "db", "upgrade"]
+        flask = _timed(flask_cmd, dict(os.environ), args.repeat)
+
+        rows = [
+            (
+                f"warm invoke over HTTP, p50 of {len(warm)}",
+                p50,
+                f"p95 {_ms(p95)}; the function's own Duration p50 {_ms(inside)}",
+                0.020,
+            ),
+            (f"cold invoke (first call after start), median of {len(colds)}", statistics.median(colds), "", 1.2),
+            (f"make invoke-upgrade, median of {len(make)}", statistics.median(make), "", 0.3),
+            (f"flask db upgrade (CLI process), median of {len(flask)}", statistics.median(flask), "baseline", None),
+            (f"zappa invoke {STAGE} '{COMMAND}', median of {len(zappa)}", statistics.median(zappa), "", None),
+        ]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    baseline = rows[3][1]
+    print("| path | time | vs flask db upgrade | target | notes |\n|---|---:|---:|---:|---|")
+    for what, seconds, detail, target in rows:
+        verdict = "" if target is None else (f"<= {_ms(target)} " + ("ok" if seconds <= target else "MISSED"))
+        print(f"| {what} | {_ms(seconds)} | {seconds / baseline:.3f}x | {verdict} | {detail} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

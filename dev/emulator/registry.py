@@ -1,0 +1,139 @@
+"""Function registry: Lambda function name -> stage configuration, kept in step with the project on disk.
+
+Every stage of ``zappa_settings.json`` is one function, named as Zappa names it. The registry also owns the project's
+*code fingerprint*: a cheap digest of the modification times of the files a deployment would ship (Zappa's
+``exclude`` patterns decide what is shipped). The runtime compares it before each invocation, so an edited module or
+migration makes the next invocation cold, as a fresh ``zappa update`` would, and nobody rehearses stale code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import RUNTIME_DIRNAME, load_stages
+
+# Never part of a deployment package and often large: skipped whatever the stage's `exclude` says.
+_ALWAYS_SKIPPED_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", RUNTIME_DIRNAME}
+# Files whose change alters behaviour: code, migrations (alembic.ini, *.mako, *.sql), settings.
+_WATCHED_SUFFIXES = (".py", ".ini", ".mako", ".sql", ".json", ".toml", ".yml", ".yaml", ".cfg")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What the runtime needs to start and bound an execution environment for one stage."""
+
+    stage: str
+    function_name: str
+    project_name: str
+    aws_region: str
+    timeout_seconds: int
+    memory_size: int
+    environment_variables: dict[str, str]
+    aws_environment_variables: dict[str, str]
+    settings_dir: str
+    exclude: list[str] = field(default_factory=list)
+    binary_support: bool = True
+    had_remote_env: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def arn(self, account_id: str = "000000000000", qualifier: str | None = None) -> str:
+        base = f"arn:aws:lambda:{self.aws_region}:{account_id}:function:{self.function_name}"
+        return f"{base}:{qualifier}" if qualifier else base
+
+
+def split_function_name(raw: str) -> tuple[str, str | None]:
+    """Accept the forms Lambda accepts: ``name``, ``name:qualifier``, ``arn:aws:lambda:r:acct:function:name[:q]``.
+
+    Returns ``(name, qualifier or None)``.
+    """
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        if len(parts) >= 7 and parts[5] == "function":
+            return parts[6], (parts[7] if len(parts) > 7 else None)
+        return raw, None
+    if raw.count(":") == 1:
+        name, qualifier = raw.split(":")
+        return name, qualifier
+    # "account:function:name" partial ARNs exist too; keep the last two parts when present.
+    if ":function:" in raw:
+        tail = raw.split(":function:", 1)[1].split(":")
+        return tail[0], (tail[1] if len(tail) > 1 else None)
+    return raw, None
+
+
+def code_fingerprint(project_dir: Path, exclude: list[str]) -> tuple[int, int]:
+    """(file count, sum of mtime_ns) of the watched files. Cheap (no hashing) and changes on any edit, add or delete."""
+    count = 0
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(project_dir):
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d not in _ALWAYS_SKIPPED_DIRS
+            and not (d.startswith(".") and d != ".")
+            and not any(fnmatch.fnmatch(d, pat) for pat in exclude)
+        ]
+        for name in filenames:
+            if not name.endswith(_WATCHED_SUFFIXES) or any(fnmatch.fnmatch(name, pat) for pat in exclude):
+                continue
+            try:
+                stat = os.stat(os.path.join(dirpath, name))
+            except OSError:  # deleted while walking
+                continue
+            count += 1
+            total += stat.st_mtime_ns
+    return count, total
+
+
+class Registry:
+    """Loads the stages once and again whenever the settings file changes; thread-safe."""
+
+    def __init__(self, project_dir: Path, settings_file: Path, pass_env: dict[str, str]) -> None:
+        self.project_dir = project_dir.resolve()
+        self.settings_file = settings_file if settings_file.is_absolute() else self.project_dir / settings_file
+        self.pass_env = dict(pass_env)
+        self._lock = threading.Lock()
+        self._settings_mtime: int | None = None
+        self._by_name: dict[str, FunctionConfig] = {}
+        self._by_stage: dict[str, FunctionConfig] = {}
+        self.reload_if_changed()
+
+    def reload_if_changed(self) -> bool:
+        """Re-render the stages when zappa_settings.json changed; True when it did."""
+        mtime = self.settings_file.stat().st_mtime_ns
+        with self._lock:
+            if mtime == self._settings_mtime:
+                return False
+            stages = load_stages(self.project_dir, self.settings_file, sorted(self.pass_env))
+            configs = [FunctionConfig.from_dict(data) for data in stages.values()]
+            self._by_name = {c.function_name: c for c in configs}
+            self._by_stage = {c.stage: c for c in configs}
+            self._settings_mtime = mtime
+            return True
+
+    def get(self, function_name: str) -> FunctionConfig | None:
+        return self._by_name.get(function_name)
+
+    def for_stage(self, stage: str) -> FunctionConfig | None:
+        return self._by_stage.get(stage)
+
+    def functions(self) -> list[FunctionConfig]:
+        return list(self._by_name.values())
+
+    def fingerprint(self) -> tuple[int, int, int]:
+        """Code fingerprint plus the settings file's mtime. Only the exclude patterns that every stage shares are
+        applied: a file excluded by one stage is still shipped, and may matter, in another."""
+        patterns = [set(c.exclude) for c in self._by_name.values()]
+        common = sorted(set.intersection(*patterns)) if patterns else []
+        count, total = code_fingerprint(self.project_dir, common)
+        return count, total, self.settings_file.stat().st_mtime_ns

@@ -1,0 +1,192 @@
+"""The execution environment: one warm process per concurrent invocation, like a Lambda sandbox.
+
+Started by :mod:`.runtime` as ``python worker.py ...`` with cwd = the project directory (``LAMBDA_TASK_ROOT``), its
+stdout and stderr redirected to a log file the runtime owns. Everything the function writes to fd 1 or 2 (print,
+logging, Alembic's ``fileConfig`` stderr handler, child processes) lands in that file, which the runtime cuts per
+invocation and frames with START/END/REPORT: capture at the file-descriptor level, as Lambda's log pipe does.
+
+The process mirrors the AWS Python runtime (awslambdaric) where it matters to a Zappa user:
+- init = importing ``zappa.handler`` (reported as Init Duration); the app itself loads on the first invocation,
+  inside Zappa's ``LambdaHandler``, as on Lambda;
+- the root logger gets Lambda's ``[LEVEL]\\ttimestamp\\trequestId\\tmessage`` handler;
+- an exception becomes ``{errorMessage, errorType, requestId, stackTrace}`` and ``[ERROR] Type: message`` plus the
+  traceback in the log; ``SystemExit`` is not caught, so the process exits and the runtime reports an exit error;
+- a result that is not JSON-serialisable is a ``Runtime.MarshalError``.
+
+Only the stdlib is imported before ``sys.path`` is set up: this file's directory must not shadow project modules.
+The control channel is a pair of pipes (4-byte length + JSON), not stdin/stdout, which belong to the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd: int) -> dict[str, Any] | None:
+    """One framed JSON message, or None at end of file (the runtime went away)."""
+    header = _read_exact(fd, _HEADER.size)
+    if header is None:
+        return None
+    body = _read_exact(fd, _HEADER.unpack(header)[0])
+    return None if body is None else json.loads(body)
+
+
+def write_message(fd: int, message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode()
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class LambdaContext:
+    """The attributes of awslambdaric's ``LambdaContext`` that handlers use.
+
+    Our own small class instead of python-lambda-local's ``Context``: importing ``lambda_local`` pulls in
+    ``pkg_resources`` (slow, deprecated, noisy in the log) and its default request id is shared by every instance.
+    """
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.aws_request_id: str = message["request_id"]
+        self.function_name: str = message["function_name"]
+        self.function_version: str = "$LATEST"
+        self.invoked_function_arn: str = message["invoked_function_arn"]
+        self.memory_limit_in_mb: int = int(message["memory_size"])
+        self.log_group_name: str = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name: str = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = message.get("client_context")
+        self.tenant_id = None
+        self._deadline: float = float(message["deadline"])
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"remaining_time_in_millis={self.get_remaining_time_in_millis()}])"
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def _install_lambda_log_handler() -> _RequestIdFilter:
+    """Lambda's root handler (awslambdaric bootstrap): it is why Zappa's ``logging.basicConfig()`` is a no-op there."""
+    request_filter = _RequestIdFilter()
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(request_filter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    return request_filter
+
+
+def error_result(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """Lambda's error body. The stack trace skips this file's frames, as awslambdaric skips its bootstrap."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+def log_error(error: dict[str, Any]) -> None:
+    """Write the error the way awslambdaric's ``log_error`` does, so ``zappa invoke`` (log tail only) shows it."""
+    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
+    if error.get("stackTrace") is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in error["stackTrace"]:
+            lines.extend(element.splitlines())
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken stream must not break the invocation
+            stream.flush()
+
+
+def serve(req_fd: int, resp_fd: int) -> None:
+    """Init (import Zappa's handler), report ready, then run invocations one at a time until the pipe closes."""
+    started = time.perf_counter()
+    request_filter = _install_lambda_log_handler()
+    from zappa.handler import lambda_handler
+
+    _flush()
+    write_message(resp_fd, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000, "pid": os.getpid()})
+
+    while True:
+        message = read_message(req_fd)
+        if message is None:
+            return
+        request_id = message["request_id"]
+        request_filter.request_id = request_id
+        os.environ["_X_AMZN_TRACE_ID"] = message.get("trace_id", "")
+        reply: dict[str, Any] = {"type": "result", "request_id": request_id}
+        try:
+            event = json.loads(message["payload"])
+            result = lambda_handler(event, LambdaContext(message))
+            try:
+                reply["payload"] = json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                error = {
+                    "errorMessage": f"Unable to marshal response: {exc}",
+                    "errorType": "Runtime.MarshalError",
+                    "requestId": request_id,
+                    "stackTrace": [],
+                }
+                log_error(error)
+                reply["error"] = error
+        except Exception as exc:  # SystemExit/KeyboardInterrupt end the process, as on Lambda
+            error = error_result(exc, request_id)
+            log_error(error)
+            reply["error"] = error
+        _flush()
+        write_message(resp_fd, reply)
+
+
+def main(argv: list[str]) -> None:
+    req_fd, resp_fd, project_dir, settings_dir = int(argv[0]), int(argv[1]), argv[2], argv[3]
+    # sys.path[0] is this file's directory: replace it by the settings module's directory and the task root.
+    sys.path[0:1] = [settings_dir, project_dir]
+    os.chdir(project_dir)
+    serve(req_fd, resp_fd)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,297 @@
+"""The Lambda Invoke API through boto3 (and raw HTTP for what boto3 validates itself)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+from emulator_harness import PASSED_DATABASE_URL, Emulator
+
+
+def raw_post(emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None):
+    request = urllib.request.Request(f"{emulator.url}{path}", data=body, method="POST", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items()), exc.read()
+
+
+def test_request_response_returns_the_result_and_lambda_headers(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.echo", answer=42)
+
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response
+    body = response["Body"]
+    assert body["event"] == {"command": "fns.echo", "answer": 42}
+    assert body["function_name"] == "emu-fixture-local"
+    assert body["memory_limit_in_mb"] == 256
+    assert 0 < body["remaining_ms"] <= 5000
+    assert body["cwd"] == str(emulator.project_dir)
+
+
+def test_function_environment_is_lambdas_plus_stage_plus_passed(emulator: Emulator) -> None:
+    env = emulator.invoke("fns.echo")["Body"]["env"]
+
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "emu-fixture-local"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["LAMBDA_TASK_ROOT"] == str(emulator.project_dir)
+    assert env["TZ"] == ":UTC"
+    assert env["FIXTURE_STAGE_VAR"] == "from-local-stage"  # the stage's value (extends + override)
+    assert env["DATABASE_URL"] == PASSED_DATABASE_URL  # --pass-env wins over the stage's value
+    assert env["EMULATOR_TEST_SECRET"] == "passed-secret"
+
+
+def test_variables_not_named_by_pass_env_stay_out(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.echo")
+    assert "NOT_PASSED" not in json.dumps(response["Body"])
+
+
+def test_log_tail_has_every_output_channel_framed_by_start_end_report(emulator: Emulator) -> None:
+    log = emulator.invoke("fns.noisy")["Log"]
+
+    for line in (
+        "hello from print",
+        "hello from stderr",
+        "hello from logging",
+        "hello from fd 1",
+        "hello from fd 2",
+        "hello from a child process",
+        "Result of fns.noisy:",
+    ):
+        assert line in log
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("START RequestId: "))
+    assert lines[start].endswith("Version: $LATEST")
+    assert lines[-2].startswith("END RequestId: ")
+    report = lines[-1]
+    assert report.startswith("REPORT RequestId: ")
+    for field in ("Duration: ", "Billed Duration: ", "Memory Size: 256 MB", "Max Memory Used: "):
+        assert field in report
+
+
+def test_no_log_result_without_tail(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.noisy", log=False)
+    assert response["Log"] is None
+    assert response["Body"] == "noisy done"
+
+
+def test_log_tail_is_the_last_4_kb(emulator: Emulator) -> None:
+    log = emulator.invoke("fns.big_log", lines=400)["Log"]
+    assert len(log.encode()) <= 4096
+    assert "line 00399" in log
+    assert "line 00000" not in log
+    assert log.rstrip().splitlines()[-1].startswith("REPORT RequestId: ")
+
+
+def test_function_error_is_lambdas_body_and_the_traceback_is_in_the_log(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.fail")
+
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    body = response["Body"]
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "boom from the fixture"
+    assert isinstance(body["stackTrace"], list)
+    assert any('fns.py", line' in frame and "in fail" in frame for frame in body["stackTrace"])
+    log = response["Log"]
+    assert "failing now" in log
+    assert "[ERROR] ValueError: boom from the fixture" in log
+    assert "Traceback (most recent call last):" in log
+    assert log.index("[ERROR]") < log.index("END RequestId")
+
+
+def test_unserialisable_result_is_a_marshal_error(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.unserialisable")
+    assert response["FunctionError"] == "Unhandled"
+    assert response["Body"]["errorType"] == "Runtime.MarshalError"
+
+
+def test_event_invocation_is_accepted_and_runs_in_the_background(emulator: Emulator, tmp_path: Path) -> None:
+    marker = tmp_path / "event-ran"
+    response = emulator.lambda_client().invoke(
+        FunctionName="emu-fixture-local",
+        InvocationType="Event",
+        Payload=json.dumps({"command": "fns.touch", "path": str(marker)}),
+    )
+    assert response["StatusCode"] == 202
+    assert response["Payload"].read() == b""
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.exists()
+    assert response["ResponseMetadata"]["RequestId"] == marker.read_text()
+
+
+def test_dry_run_validates_without_running(emulator: Emulator, tmp_path: Path) -> None:
+    marker = tmp_path / "must-not-exist"
+    response = emulator.lambda_client().invoke(
+        FunctionName="emu-fixture-local",
+        InvocationType="DryRun",
+        Payload=json.dumps({"command": "fns.touch", "path": str(marker)}),
+    )
+    assert response["StatusCode"] == 204
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "function_name",
+    ["emu-fixture-local:$LATEST", "arn:aws:lambda:eu-west-1:123456789012:function:emu-fixture-local"],
+)
+def test_arn_and_latest_qualifier_are_accepted(emulator: Emulator, function_name: str) -> None:
+    response = emulator.lambda_client().invoke(FunctionName=function_name, Payload=b'{"command": "fns.version"}')
+    assert response["StatusCode"] == 200
+    assert json.loads(response["Payload"].read()) == 1
+
+
+def _client_error(emulator: Emulator, **kwargs) -> botocore.exceptions.ClientError:
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        emulator.lambda_client().invoke(**kwargs)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code", "text"),
+    [
+        ({"FunctionName": "no-such-function"}, 404, "ResourceNotFoundException", "Function not found: arn:aws:lambda"),
+        ({"FunctionName": "emu-fixture-local", "Qualifier": "7"}, 404, "ResourceNotFoundException", "$LATEST only"),
+        ({"FunctionName": "emu-fixture-local:prod"}, 404, "ResourceNotFoundException", "$LATEST only"),
+        ({"FunctionName": "emu-fixture-local", "Payload": b"{not json"}, 400, "InvalidRequestContentException", "json"),
+        (
+            {"FunctionName": "emu-fixture-local", "Payload": b"[" + b"1," * (3 * 1024 * 1024) + b"1]"},
+            413,
+            "RequestTooLargeException",
+            "6291456 bytes",
+        ),
+        (
+            {"FunctionName": "emu-fixture-local", "InvocationType": "Event", "Payload": b'"' + b"x" * 1048577 + b'"'},
+            413,
+            "RequestTooLargeException",
+            "1048576 bytes",
+        ),
+        (
+            {"FunctionName": "emu-fixture-local", "Payload": b'{"raw_command": "print(1)"}'},
+            403,
+            "AccessDeniedException",
+            "--allow-raw-command",
+        ),
+    ],
+    ids=["unknown-function", "qualifier", "name-qualifier", "bad-json", "too-large", "too-large-event", "raw"],
+)
+def test_service_errors_through_boto3(emulator: Emulator, kwargs: dict, status: int, code: str, text: str) -> None:
+    error = _client_error(emulator, **kwargs)
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert error.response["Error"]["Code"] == code
+    assert text in error.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "code"),
+    [
+        ("/2015-03-31/functions/nope/invocations", b"{}", {}, 404, "ResourceNotFoundException"),
+        ("/2015-03-31/functions/emu-fixture-local/invocations", b"{", {}, 400, "InvalidRequestContentException"),
+        (
+            "/2015-03-31/functions/emu-fixture-local/invocations",
+            b"{}",
+            {"X-Amz-Invocation-Type": "Sometimes"},
+            400,
+            "ValidationException",
+        ),
+        (
+            "/2015-03-31/functions/emu-fixture-local/invocations",
+            b"{}",
+            {"X-Amz-Log-Type": "Everything"},
+            400,
+            "ValidationException",
+        ),
+        ("/2015-03-31/functions/emu-fixture-local/invocations?Qualifier=2", b"", {}, 404, "ResourceNotFoundException"),
+        ("/2015-03-31/functions/emu-fixture-local/configuration", b"{}", {}, 404, "UnknownOperationException"),
+    ],
+    ids=["unknown-function", "bad-json", "bad-invocation-type", "bad-log-type", "qualifier", "unknown-operation"],
+)
+def test_error_shape_on_the_wire(
+    emulator: Emulator, path: str, body: bytes, headers: dict, status: int, code: str
+) -> None:
+    got_status, got_headers, got_body = raw_post(emulator, path, body, headers)
+    lowered = {k.lower(): v for k, v in got_headers.items()}
+    assert got_status == status
+    assert lowered["x-amzn-errortype"] == code
+    assert lowered["content-type"] == "application/json"
+    assert "x-amzn-requestid" in lowered
+    data = json.loads(got_body)
+    assert set(data) == {"Type", "message"}
+    assert data["message"]
+
+
+def test_empty_payload_is_an_empty_event(emulator: Emulator) -> None:
+    status, headers, body = raw_post(emulator, "/2015-03-31/functions/emu-fixture-local/invocations", b"")
+    # {} has no "command": Zappa's handler finds nothing to do and returns None.
+    assert status == 200
+    assert body == b"null"
+    assert headers.get("X-Amz-Executed-Version") == "$LATEST"
+
+
+def test_raw_command_runs_only_when_allowed(emulator_factory) -> None:
+    emulator = emulator_factory("--allow-raw-command")
+    response = emulator.lambda_client().invoke(
+        FunctionName="emu-fixture-local", Payload=b'{"raw_command": "print(6 * 7)"}', LogType="Tail"
+    )
+    assert "FunctionError" not in response
+    assert "\n42\n" in base64.b64decode(response["LogResult"]).decode()
+    assert emulator.health()["allow_raw_command"] is True
+
+
+def test_health(emulator: Emulator) -> None:
+    health = emulator.health()
+    assert health["status"] == "ok"
+    assert health["functions"] == {
+        "emu-fixture-base": "base",
+        "emu-fixture-local": "local",
+        "emu-fixture-tight": "tight",
+        "emu-fixture-secret": "secret",
+    }
+    assert health["max_concurrency"] == 2
+    assert health["allow_raw_command"] is False
+
+
+def test_remote_env_stage_runs_without_s3(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.echo", stage="secret")
+    assert "FunctionError" not in response, response["Log"]
+    assert response["Body"]["env"]["DATABASE_URL"] == PASSED_DATABASE_URL
+
+
+def test_console_shows_each_invocation_log(emulator: Emulator) -> None:
+    response = emulator.invoke("fns.version")
+    request_id = response["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 5
+    while f"END RequestId: {request_id}" not in emulator.console() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert f"END RequestId: {request_id}" in emulator.console()
+
+
+def test_concurrent_requests_get_at_most_max_concurrency_environments(emulator: Emulator) -> None:
+    emulator.invoke("fns.version", stage="base")  # one environment warm already
+
+    def call(_: int) -> int:
+        return emulator.invoke("fns.sleep", stage="base", seconds=0.4)["Body"]["pid"]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pids = list(pool.map(call, range(4)))
+    elapsed = time.monotonic() - started
+
+    assert len(set(pids)) == 2  # two environments, each reused
+    assert elapsed >= 0.8  # four calls of 0.4 s through two environments: two rounds
+    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2}
