@@ -71,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     pass_env = {name: os.environ[name] for name in names if name in os.environ}
     missing = [name for name in names if name not in os.environ]
     for name, value in pass_env.items():
-        if name.endswith("DATABASE_URL"):
+        # Only PostgreSQL URLs can reach a shared schema; anything else fails in the app with its own message.
+        if name.endswith("DATABASE_URL") and value.strip().lower().startswith("postgres"):
             try:
                 check_database_url(value)
-            except (RemoteDatabaseError, ValueError) as exc:
+            except RemoteDatabaseError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 2
 

@@ -21,7 +21,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
-PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator/db"
+PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"
 
 
 def free_port() -> int:
