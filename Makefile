@@ -11,7 +11,9 @@ STAMP := $(VENV)/.installed
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test lint
+.PHONY: help setup test lint bench
+
+BENCH_ROWS ?= 1000000
 
 help: ## List the make targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -26,6 +28,9 @@ setup: $(STAMP) ## Create .venv and install pinned dependencies (idempotent)
 
 test: $(STAMP) ## Run the whole test suite on real PostgreSQL (the README's test command)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## Every figure in one table from one run (invoke paths, round trips, make up, locks at BENCH_ROWS)
+	$(PY) -m dev.bench --rows $(BENCH_ROWS)
 
 lint: $(STAMP) ## ruff on the code
 	$(VENV)/bin/ruff check .

@@ -120,28 +120,23 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--warm", type=int, default=100, help="warm invocations (>= 50)")
-    parser.add_argument("--cold", type=int, default=3, help="cold starts (emulator restarts)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI command")
-    args = parser.parse_args(argv)
-    if not os.environ.get("DATABASE_URL"):
-        print("error: set DATABASE_URL (e.g. `make up`, then the URL `make status` prints)", file=sys.stderr)
-        return 2
-    args.warm = max(args.warm, 50)
+Row = tuple[str, float, str, "float | None"]  # (what, seconds, detail, target seconds)
+BASELINE = 3  # index of the `flask db upgrade` row: the ratios' denominator
 
+
+def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list[Row]:
+    """Measure every path once, side by side, against DATABASE_URL (brought to head first)."""
+    warm_count = max(warm_count, 50)
     name = _function_name()
     workdir = Path(tempfile.mkdtemp(prefix="bench-invoke-"))
     console = workdir / "emulator.log"
-    rows: list[tuple[str, float, str, float | None]] = []  # (what, seconds, detail, target seconds)
     try:
         # Bring the database to head so every measured upgrade is a no-op, then measure cold starts.
         emulator = BenchEmulator(console)
         _invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name)
         emulator.stop()
         colds = []
-        for _ in range(args.cold):
+        for _ in range(cold_count):
             emulator = BenchEmulator(console)
             colds.append(_invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name))
             emulator.stop()
@@ -151,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300)
             _invoke_once(conn, name)  # cold, not counted
             REPORTED.clear()
-            warm = sorted(_invoke_once(conn, name) for _ in range(args.warm))
+            warm = sorted(_invoke_once(conn, name) for _ in range(warm_count))
             inside = statistics.median(REPORTED) if REPORTED else float("nan")
             p50 = statistics.median(warm)
             p95 = statistics.quantiles(warm, n=20)[-1]
 
             env = dict(os.environ, AWS_ENDPOINT_URL_LAMBDA=emulator.url)
-            make = _timed(["make", "-s", "invoke-upgrade", f"STAGE={STAGE}"], env, args.repeat)
+            make = _timed(["make", "-s", "invoke-upgrade", f"STAGE={STAGE}"], env, repeat)
 
             settings = json.loads((ROOT / "zappa_settings.json").read_text())
             settings[STAGE]["aws_endpoint_urls"] = {"lambda": emulator.url}
@@ -176,28 +171,49 @@ def main(argv: list[str] | None = None) -> int:
 
         flask_cmd = [str(BIN / "flask"), "--app", "run", "db", "upgrade"] if (BIN / "flask").exists() else None
         flask_cmd = flask_cmd or [PY, "-m", "flask", "--app", "run", "db", "upgrade"]
-        flask = _timed(flask_cmd, dict(os.environ), args.repeat)
-
-        rows = [
-            (
-                f"warm invoke over HTTP, p50 of {len(warm)}",
-                p50,
-                f"p95 {_ms(p95)}; the function's own Duration p50 {_ms(inside)}",
-                0.020,
-            ),
-            (f"cold invoke (first call after start), median of {len(colds)}", statistics.median(colds), "", 1.2),
-            (f"make invoke-upgrade, median of {len(make)}", statistics.median(make), "", 0.3),
-            (f"flask db upgrade (CLI process), median of {len(flask)}", statistics.median(flask), "baseline", None),
-            (f"zappa invoke {STAGE} '{COMMAND}', median of {len(zappa)}", statistics.median(zappa), "", None),
-        ]
+        flask = _timed(flask_cmd, dict(os.environ), repeat)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return [
+        (
+            f"warm invoke over HTTP, p50 of {len(warm)}",
+            p50,
+            f"p95 {_ms(p95)}; function's own Duration p50 {_ms(inside)}",
+            0.020,
+        ),
+        (f"cold invoke (first call after start), median of {len(colds)}", statistics.median(colds), "", 1.2),
+        (f"make invoke-upgrade, median of {len(make)}", statistics.median(make), "", 0.3),
+        (f"flask db upgrade (CLI process), median of {len(flask)}", statistics.median(flask), "baseline", None),
+        (f"zappa invoke {STAGE} '{COMMAND}', median of {len(zappa)}", statistics.median(zappa), "", None),
+    ]
 
-    baseline = rows[3][1]
-    print("| path | time | vs flask db upgrade | target | notes |\n|---|---:|---:|---:|---|")
+
+def format_rows(rows: list[Row]) -> str:
+    """A Markdown table with each path's ratio to `flask db upgrade` and its target."""
+    baseline = rows[BASELINE][1]
+    zappa = rows[-1][1]
+    lines = [
+        "| path | time | vs flask db upgrade | vs zappa invoke | target | notes |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for what, seconds, detail, target in rows:
         verdict = "" if target is None else (f"<= {_ms(target)} " + ("ok" if seconds <= target else "MISSED"))
-        print(f"| {what} | {_ms(seconds)} | {seconds / baseline:.3f}x | {verdict} | {detail} |")
+        lines.append(
+            f"| {what} | {_ms(seconds)} | {seconds / baseline:.3f}x | {seconds / zappa:.3f}x | {verdict} | {detail} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warm", type=int, default=100, help="warm invocations (>= 50)")
+    parser.add_argument("--cold", type=int, default=3, help="cold starts (emulator restarts)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI command")
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        print("error: set DATABASE_URL (e.g. `make up`, then the URL `make status` prints)", file=sys.stderr)
+        return 2
+    print(format_rows(measure(args.warm, args.cold, args.repeat)))
     return 0
 
 

@@ -1,0 +1,213 @@
+"""``make bench``: the project's figures in one table from one run, measured side by side on this machine.
+
+Rows: the invoke paths (warm/cold invoke through the emulator vs ``flask db upgrade`` and the real ``zappa invoke``
+CLI, see dev/bench_invoke.py), the up/down/up round trip of every revision, ``make up`` cold and warm and
+``make down``, and the lock report at ROWS rows (default 1,000,000; see dev/lock_report.py).
+
+Everything runs on a private embedded PostgreSQL and a private sandbox directory on free ports, so a developer's
+running sandbox is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dev import bench_invoke, lock_report
+from dev.postgres import EmbeddedPostgres, admin_execute, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+Row = tuple[str, str, str, str]  # (group, what, value, notes)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    pg = subprocess.run(
+        [str(lock_report_bindir() / "postgres"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{pg}, load average {load:.1f} at start"
+    )
+
+
+def lock_report_bindir() -> Path:
+    from dev.postgres import find_bindir
+
+    return find_bindir()
+
+
+def _database(server_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def invoke_rows(server_url: str) -> list[Row]:
+    os.environ["DATABASE_URL"] = _database(server_url, "bench_invoke")
+    rows = bench_invoke.measure()
+    baseline, zappa = rows[bench_invoke.BASELINE][1], rows[-1][1]
+    out = []
+    for what, seconds, detail, target in rows:
+        verdict = "" if target is None else f"target <= {_ms(target)}: " + ("ok" if seconds <= target else "MISSED")
+        notes = "; ".join(
+            x
+            for x in (
+                f"{seconds / baseline:.3f}x flask db upgrade",
+                f"{seconds / zappa:.3f}x zappa invoke",
+                verdict,
+                detail,
+            )
+            if x
+        )
+        out.append(("invoke", what, _ms(seconds), notes))
+    return out
+
+
+def round_trip_rows(server_url: str) -> list[Row]:
+    """Each revision on its own fresh database: upgrade to its parent, then up, down, up; wall time of the three."""
+    from yt_pubsub_handler import create_app, migrator
+    from yt_pubsub_handler.extensions import db
+
+    app = create_app({"DATABASE_URL": _database(server_url, "bench_round_trip")})
+    rows = []
+    with app.app_context():
+        for entry in migrator.history()["revisions"]:
+            revision, parent = entry["revision"], entry["down_revision"] or "base"
+            started = time.perf_counter()
+            up = migrator.upgrade(revision=revision)
+            down = migrator.downgrade(revision=parent)
+            again = migrator.upgrade(revision=revision)
+            total = time.perf_counter() - started
+            steps = [r["steps"][0]["ms"] for r in (up, down, again)]
+            rows.append(
+                (
+                    "round trip",
+                    f"{revision} {entry['message'].splitlines()[0][:40]}",
+                    _ms(total),
+                    f"up {steps[0]:.1f} / down {steps[1]:.1f} / up {steps[2]:.1f} ms (steps as Alembic ran them)",
+                )
+            )
+        db.engine.dispose()
+    return rows
+
+
+def sandbox_rows() -> list[Row]:
+    """``make up`` on a fresh sandbox dir (cold: initdb), again after ``make down`` (warm), and ``make down``."""
+    base = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
+    base.chmod(0o755)
+    env = dict(
+        os.environ,
+        SANDBOX="embedded",
+        SANDBOX_DIR=str(base / "sandbox"),
+        PGPORT=str(free_port()),
+        EMULATOR_PORT=str(free_port()),
+        API_PORT=str(free_port()),
+    )
+    env.pop("DATABASE_URL", None)
+
+    def timed(target: str) -> float:
+        started = time.perf_counter()
+        proc = subprocess.run(["make", "-s", target], cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"make {target} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return time.perf_counter() - started
+
+    try:
+        cold = timed("up")
+        down = timed("down")
+        warm = timed("up")
+        already = timed("up")
+        down_again = timed("down")
+    finally:
+        subprocess.run(["make", "-s", "down"], cwd=ROOT, env=env, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    return [
+        ("sandbox", "make up, cold (initdb, start, create database, emulator)", _ms(cold), "embedded mode"),
+        ("sandbox", "make up, warm (after make down)", _ms(warm), f"{warm / cold:.2f}x cold"),
+        ("sandbox", "make up, already running", _ms(already), "no-op"),
+        ("sandbox", "make down", _ms((down + down_again) / 2), "mean of 2"),
+    ]
+
+
+def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
+    from yt_pubsub_handler import create_app
+    from yt_pubsub_handler.extensions import db
+
+    app = create_app({"DATABASE_URL": _database(server_url, "bench_locks")})
+    reports = lock_report.measure_revisions(app, rows, progress=lock_report._Progress())
+    with app.app_context():
+        db.engine.dispose()
+    out = []
+    for r in reports:
+        lock = f"{r.mode_name} on {r.table}" if r.table else "no blocking lock seen"
+        verdict = "ok" if r.max_hold_ms <= budget_ms else "OVER BUDGET"
+        out.append(
+            (
+                f"locks @ {rows:,} rows",
+                f"{r.direction} {r.revision} {r.message[:40]}",
+                f"{r.max_hold_ms:.1f} ms held",
+                f"{lock}; revision took {_ms(r.duration_ms / 1000)}; budget {budget_ms:.0f} ms: {verdict}",
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=int(os.environ.get("ROWS", 1_000_000)), help="lock-report rows")
+    parser.add_argument("--budget-ms", type=float, default=100.0, help="lock budget per revision")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one table, not every migration line
+
+    header = machine()
+    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    base.chmod(0o755)
+    server = EmbeddedPostgres(base / "cluster").start()
+    rows: list[Row] = []
+    try:
+        url = server.url("postgres")
+        for name, part in (
+            ("invoke paths", lambda: invoke_rows(url)),
+            ("round trips", lambda: round_trip_rows(url)),
+            ("sandbox", sandbox_rows),
+            ("lock report", lambda: lock_rows(url, args.rows, args.budget_ms)),
+        ):
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            rows += part()
+    finally:
+        server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+    print(f"Machine: {header}\n")
+    print("| group | measurement | value | notes |\n|---|---|---:|---|")
+    for group, what, value, notes in rows:
+        print(f"| {group} | {what} | {value} | {notes} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
