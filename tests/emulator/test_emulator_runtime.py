@@ -124,10 +124,15 @@ def test_stopping_the_emulator_ends_busy_and_idle_environments(emulator_factory)
         InvocationType="Event",
         Payload=b'{"command": "fns.sleep", "seconds": 30}',
     )
+    # "busy" is counted as soon as the environment is claimed, a moment before its process has exec'd the worker.
     deadline = time.monotonic() + 10
-    while emulator.health()["environments"]["emu-fixture-base"]["busy"] < 1 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        busy = emulator.health()["environments"]["emu-fixture-base"]["busy"]
+        workers = _worker_pids(emulator.project_dir)
+        if busy >= 1 and len(workers) >= 2:
+            break
         time.sleep(0.05)
-    workers = _worker_pids(emulator.project_dir)
+    assert busy == 1
     assert idle_pid in workers and len(workers) == 2
 
     emulator.stop()
