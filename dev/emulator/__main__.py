@@ -3,6 +3,10 @@
     python -m dev.emulator [--project-dir .] [--settings zappa_settings.json] [--stage local]
                            [--host 127.0.0.1] [--port 9000] [--api-port 8000 | --no-api]
                            [--max-concurrency 2] [--allow-raw-command] [--pass-env DATABASE_URL ...]
+                           [--package-dir DIR] [--runtime-dir DIR]
+
+``--package-dir`` serves an unpacked ``zappa package`` zip instead of the project's files: the code, and the
+``zappa_settings.py`` Zappa wrote into it, come from DIR, which is never written to (``dev/package_check.py``).
 
 Then ``zappa invoke local 'module.function'`` (with the stage's ``aws_endpoint_urls.lambda`` pointing here),
 ``python -m dev.invoke``, boto3 with ``endpoint_url``, or ``curl http://127.0.0.1:8000/...`` through the API Gateway
@@ -53,6 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pass this variable from the emulator's environment to the functions, over the stage's value "
         "(repeatable; default: DATABASE_URL). It plays the role of Zappa's remote_env.",
     )
+    parser.add_argument(
+        "--package-dir",
+        type=Path,
+        help="serve this unpacked `zappa package` zip (its code and its own zappa_settings.py; only the stage it was "
+        "built for) instead of the project's files; nothing is written into it",
+    )
+    parser.add_argument(
+        "--runtime-dir", type=Path, help="where rendered settings modules go (default: <project-dir>/.runtime)"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = parser.parse_args(argv)
     if args.max_concurrency < 1:
@@ -80,11 +93,24 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
 
     try:
-        registry = Registry(project_dir, settings, pass_env)
+        registry = Registry(
+            project_dir,
+            settings,
+            pass_env,
+            package_dir=args.package_dir.resolve() if args.package_dir else None,
+            runtime_dir=args.runtime_dir.resolve() if args.runtime_dir else None,
+        )
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.no_api and registry.for_stage(args.stage) is None:
+        if registry.package_dir is not None:
+            print(
+                f"error: the package was built for stage {registry.package_stage!r}, not {args.stage!r}: "
+                f"pass --stage {registry.package_stage} or rebuild it with `zappa package {args.stage}`",
+                file=sys.stderr,
+            )
+            return 2
         stages = ", ".join(sorted(c.stage for c in registry.functions()))
         print(f"error: stage {args.stage!r} is not in {settings.name} (stages: {stages})", file=sys.stderr)
         return 2
@@ -107,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     print(f"Lambda Invoke API on {endpoint} (health: {endpoint}/health), project {project_dir}")
+    if registry.package_dir is not None:
+        print(f"  serving the package {registry.package_dir} (stage {registry.package_stage}, its zappa_settings.py)")
     for config in registry.functions():
         remote = " (remote_env not loaded: use --pass-env)" if config.had_remote_env else ""
         print(

