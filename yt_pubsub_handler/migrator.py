@@ -217,16 +217,20 @@ class _StepRecorder:
         self._mark = now
 
 
+def _nothing_to_do(action: str, current: str | None, target: str | None) -> dict:
+    return {
+        "action": action,
+        "from_revision": current,
+        "to_revision": target,
+        "steps": [],
+        "total_ms": 0.0,
+        "message": f"nothing to do: already at {target or 'base'}",
+    }
+
+
 def _run(action: str, target: str | None, planned: list[str], fn, config: Config, current: str | None) -> dict:
     if not planned:  # don't load env.py and open another connection just to learn there is nothing to do
-        return {
-            "action": action,
-            "from_revision": current,
-            "to_revision": target,
-            "steps": [],
-            "total_ms": 0.0,
-            "message": f"nothing to do: already at {target or 'base'}",
-        }
+        return _nothing_to_do(action, current, target)
     recorder = _StepRecorder()
     config.attributes["configure_args"] = {"on_version_apply": recorder}
     started = time.perf_counter()
@@ -346,14 +350,7 @@ def downgrade(revision: str = "-1", sql: bool = False) -> dict:
     with _connection() as raw, _migration_lock(raw, _lock_timeout()) as conn:
         current = _one(_current(conn))
         if current is None and end.startswith("-"):
-            return {
-                "action": "downgrade",
-                "from_revision": None,
-                "to_revision": None,
-                "steps": [],
-                "total_ms": 0.0,
-                "message": "nothing to do: already at base",
-            }
+            return _nothing_to_do("downgrade", None, None)
         target = resolve_target(current)
         if target is not None and target != current and target not in _plan(script, current, None):
             raise MigrationError(
@@ -363,13 +360,19 @@ def downgrade(revision: str = "-1", sql: bool = False) -> dict:
         return _run("downgrade", target, planned, lambda c: command.downgrade(c, target or "base"), config, current)
 
 
-def current() -> dict:
-    """Where the database is, and whether that is head."""
+def _inspect() -> tuple[Config, ScriptDirectory, str | None]:
+    """Configuration, scripts and the database's revision: where every read-only helper starts."""
     config = _config()
     script = _script(config)
-    head = _head(script)
     with _connection() as conn:
         at = _one(_current(conn))
+    return config, script, at
+
+
+def current() -> dict:
+    """Where the database is, and whether that is head."""
+    _, script, at = _inspect()
+    head = _head(script)
     pending = _plan(script, head, at) if at != head else []
     return {
         "action": "current",
@@ -383,10 +386,7 @@ def current() -> dict:
 
 def history() -> dict:
     """Every revision, oldest first, with whether it is applied to this database."""
-    config = _config()
-    script = _script(config)
-    with _connection() as conn:
-        at = _one(_current(conn))
+    _, script, at = _inspect()
     applied = set(_plan(script, at, None)) if at else set()
     revisions = [
         {
@@ -403,11 +403,8 @@ def history() -> dict:
 
 def check() -> dict:
     """Compare the models with the schema at head; raise ``ModelDriftError`` listing differences."""
-    config = _config()
-    script = _script(config)
+    config, script, at = _inspect()
     head = _head(script)
-    with _connection() as conn:
-        at = _one(_current(conn))
     if at != head:
         raise MigrationError(f"the database is at {at or 'base'}, not at head {head}: upgrade first, then check.")
     try:
