@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .errors import LambdaServiceError
 from .invoke_api import BaseHandler, EmulatorHTTPServer
 from .registry import FunctionConfig
 from .runtime import InvocationResult, Runtime
@@ -147,7 +148,11 @@ class ApiGatewayHandler(BaseHandler):
         runtime: Runtime = self.server.runtime
         stage: str = self.server.options["stage"]
         request_id = str(uuid.uuid4())
-        body, too_large = self.read_body(MAX_BODY)
+        try:
+            body, too_large = self.read_body(MAX_BODY)
+        except LambdaServiceError as exc:
+            self.send_json(exc.status, {"message": exc.message})
+            return
         if too_large:
             self.send_json(413, {"message": "Request Too Long"})
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import sys
 import threading
@@ -62,8 +63,25 @@ class BaseHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def read_body(self, limit: int) -> tuple[bytes, bool]:
-        """The whole body (read even when too large, so the client gets our answer); (body, too_large)."""
-        length = int(self.headers.get("Content-Length") or 0)
+        """The whole body (read even when too large, so the client gets our answer); (body, too_large).
+
+        Lambda's API takes a Content-Length body only; anything we cannot frame closes the connection after our
+        answer, because its remaining bytes would otherwise be read as the next request.
+        """
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            raise LambdaServiceError(
+                411,
+                "InvalidRequestContentException",
+                "send the payload with a Content-Length header; chunked transfer encoding is not supported",
+            )
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit():
+            self.close_connection = True
+            raise LambdaServiceError(
+                400, "InvalidRequestContentException", f"Content-Length must be a non-negative integer, got {raw!r}"
+            )
+        length = int(raw)
         chunks: list[bytes] = []
         kept = 0
         while length > 0:
@@ -74,6 +92,11 @@ class BaseHandler(BaseHTTPRequestHandler):
             if kept + len(chunk) <= limit:
                 chunks.append(chunk)
             kept += len(chunk)
+        if length > 0:
+            self.close_connection = True
+            raise LambdaServiceError(
+                400, "InvalidRequestContentException", "the request body ended before its Content-Length"
+            )
         return b"".join(chunks), kept > limit
 
     def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
@@ -131,8 +154,9 @@ class InvokeHandler(BaseHandler):
     def _error(self, exc: LambdaServiceError, request_id: str | None = None) -> None:
         # Drain an unread body so a keep-alive connection stays usable.
         if self.command != "GET" and not getattr(self, "_body_read", False):
-            self.read_body(0)
             self._body_read = True
+            with contextlib.suppress(LambdaServiceError):
+                self.read_body(0)
         headers = exc.headers()
         headers["x-amzn-RequestId"] = request_id or str(uuid.uuid4())
         self.send(exc.status, exc.body(), headers)

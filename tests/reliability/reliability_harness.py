@@ -1,0 +1,258 @@
+"""Helpers for the fault and load suite: project copies, raw HTTP and CLI invocations, database state.
+
+Everything goes through real processes and real sockets on 127.0.0.1: the emulator (``python -m dev.emulator``) is
+started by ``tests/emulator/emulator_harness.py`` (reused, not copied), invocations are plain HTTP requests built
+with ``http.client`` (so malformed ones can be sent too) or ``python -m dev.invoke`` subprocesses, and the database
+is the real PostgreSQL of ``tests/conftest.py``.
+
+Why copy the project: the emulator writes generated settings into ``<project>/.runtime/<stage>/``, and some tests
+add revisions or stages. A copy in a temporary directory keeps the working tree untouched and lets each test
+serve exactly the code it needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FAILING_REVISIONS = FIXTURES / "failing_revision" / "versions"
+# tests/emulator and tests/migrations are not packages: make their helpers importable when only this directory runs.
+for _helpers in (REPO_ROOT / "tests" / "emulator", REPO_ROOT / "tests" / "migrations"):
+    if str(_helpers) not in sys.path:
+        sys.path.append(str(_helpers))
+
+from emulator_harness import Emulator, cli_env, free_port, start_emulator  # noqa: E402
+from snapshot import catalog_snapshot, diff_snapshots  # noqa: E402
+
+__all__ = [
+    "APP_FUNCTION",
+    "Emulator",
+    "HttpResult",
+    "alembic_version",
+    "app_env",
+    "catalog_snapshot",
+    "copy_app_project",
+    "create_database",
+    "db_state",
+    "diff_snapshots",
+    "drop_database",
+    "free_port",
+    "invoke_cli",
+    "invoke_http",
+    "revisions",
+    "start_app_emulator",
+]
+
+APP_FUNCTION = "yt-pubsub-handler-local"  # Zappa's name for the `local` stage of zappa_settings.json
+# What a Zappa package of this project holds that matters at run time (tests/, dev/, .venv are excluded there too).
+APP_FILES = ("run.py", "zappa_settings.json")
+APP_DIRS = ("yt_pubsub_handler", "migrations")
+
+
+def copy_app_project(
+    dest: Path, extra_versions: Path | None = None, extra_stages: dict[str, dict[str, Any]] | None = None
+) -> Path:
+    """A copy of this project's deployable part in ``dest``, optionally with more revisions and stages.
+
+    ``extra_versions`` is a directory of revision files added to ``migrations/versions``; ``extra_stages`` are
+    merged into ``zappa_settings.json`` (e.g. a stage whose ``environment_variables`` hold a bad DATABASE_URL).
+    """
+    dest.mkdir(parents=True)
+    for name in APP_FILES:
+        shutil.copy2(REPO_ROOT / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".runtime")
+    for name in APP_DIRS:
+        shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
+    if extra_versions is not None:
+        for revision in sorted(extra_versions.glob("*.py")):
+            shutil.copy2(revision, dest / "migrations" / "versions" / revision.name)
+    if extra_stages:
+        settings_path = dest / "zappa_settings.json"
+        settings = json.loads(settings_path.read_text())
+        settings.update(extra_stages)
+        settings_path.write_text(json.dumps(settings, indent=4))
+    return dest
+
+
+def app_env(database_url: str | None, **extra: str) -> dict[str, str]:
+    """The emulator's environment: this process's, without any database or AWS variables, plus ``database_url``.
+
+    The emulator passes DATABASE_URL on to the functions (``--pass-env``, its stand-in for ``remote_env``);
+    None starts it without one, as a developer who forgot to export it would.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "TEST_DATABASE_URL") and not k.startswith(("AWS_", "ZAPPA_"))
+    }
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def start_app_emulator(project: Path, database_url: str | None, *args: str, api: bool = True) -> Emulator:
+    """``python -m dev.emulator`` on ``project`` (free ports), DATABASE_URL passed through when given."""
+    return start_emulator(project, free_port(), *args, api=api, env=app_env(database_url), console_dir=project.parent)
+
+
+@dataclass
+class HttpResult:
+    """One HTTP answer, with the Lambda-specific parts decoded."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    seconds: float = 0.0
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def function_error(self) -> str | None:
+        return self.headers.get("x-amz-function-error")
+
+    @property
+    def error_code(self) -> str | None:
+        """The service error code (``x-amzn-ErrorType``), as botocore reads it."""
+        code = self.headers.get("x-amzn-errortype")
+        return code.split(":")[0] if code else None
+
+    @property
+    def log(self) -> str:
+        raw = self.headers.get("x-amz-log-result")
+        return base64.b64decode(raw).decode(errors="replace") if raw else ""
+
+    def describe(self) -> str:
+        return f"HTTP {self.status} {self.headers} {self.body[:600]!r}\n{self.log}"
+
+
+def invoke_http(
+    base_url: str,
+    function: str = APP_FUNCTION,
+    body: bytes | str | dict | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    path: str | None = None,
+    timeout: float = 120,
+) -> HttpResult:
+    """Send one request as-is (any method, path, header or body bytes) and return the answer, errors included.
+
+    The default is a synchronous Lambda Invoke of ``function`` with the log tail requested, as ``zappa invoke``
+    sends it; a dict body is JSON-encoded.
+    """
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    url = urlsplit_base(base_url)
+    path = path if path is not None else f"/2015-03-31/functions/{function}/invocations"
+    sent = {"Content-Type": "application/json", "X-Amz-Log-Type": "Tail"}
+    sent.update(headers or {})
+    started = time.monotonic()
+    conn = http.client.HTTPConnection(url[0], url[1], timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=sent)
+        response = conn.getresponse()
+        data = response.read()
+        return HttpResult(
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            data,
+            time.monotonic() - started,
+        )
+    finally:
+        conn.close()
+
+
+def urlsplit_base(base_url: str) -> tuple[str, int]:
+    """(host, port) of ``http://host:port``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def invoke_cli(
+    project: Path, endpoint: str | None, function: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m dev.invoke --settings <project>/zappa_settings.json [--endpoint E] FUNCTION ARGS...``."""
+    cmd = [sys.executable, "-m", "dev.invoke", "--settings", str(project / "zappa_settings.json")]
+    if endpoint is not None:
+        cmd += ["--endpoint", endpoint]
+    return subprocess.run(
+        [*cmd, function, *args], cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
+
+
+def alembic_version(url: str) -> str | None:
+    """The revision stored in ``alembic_version``; None at base (no table, or no row)."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
+                return None
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+            assert len(rows) <= 1, f"several rows in alembic_version: {rows}"
+            return rows[0] if rows else None
+    finally:
+        engine.dispose()
+
+
+def db_state(url: str) -> tuple[str | None, dict[str, Any]]:
+    """(alembic revision, catalog snapshot): what "the database is unchanged" compares."""
+    return alembic_version(url), catalog_snapshot(url)
+
+
+def scalar(url: str, sql: str, **params: Any) -> Any:
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+    finally:
+        engine.dispose()
+
+
+def create_database(admin_url: str) -> str:
+    """A new empty database on the server of ``admin_url``; returns its URL."""
+    from dev.postgres import admin_execute
+
+    name = f"rel_{uuid.uuid4().hex[:12]}"
+    admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    from dev.postgres import admin_execute
+
+    admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def revisions() -> list[str]:
+    """The shipped revision ids, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(REPO_ROOT / "migrations"))
+    return [s.revision for s in reversed(list(script.walk_revisions()))]
