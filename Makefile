@@ -36,4 +36,5 @@ lint: $(STAMP) ## ruff on the code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
--include make/*.mk
+# In the order `make help` lists them: daily sandbox work first.
+include $(addprefix make/,sandbox.mk emulator.mk migrations.mk websub.mk reliability.mk parity.mk)
