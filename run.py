@@ -68,6 +68,15 @@ def run_alembic_check(event: Any, context: Any) -> dict:
         return migrator.check()
 
 
+def subscribe_channel(event: Any, context: Any) -> dict:
+    """``zappa invoke STAGE 'run.subscribe_channel' --payload '{"channel_id": "UC..."}'``: ask the hub."""
+    channel_id = event.get("channel_id") if isinstance(event, dict) else None
+    if not isinstance(channel_id, str) or not channel_id:
+        raise ValueError('the payload needs the channel to subscribe to: {"channel_id": "UC..."}')
+    with app.app_context():
+        return subscriptions.subscribe(channel_id)
+
+
 def renew_subscriptions(event: Any, context: Any) -> dict:
     """Daily (zappa_settings.json ``events``): re-subscribe leases that expire within two days."""
     with app.app_context():

@@ -75,6 +75,23 @@ def test_renew_subscriptions_is_invokable(run_module):
     assert result["action"] == "renew_subscriptions"
 
 
+def test_subscribe_channel_asks_the_hub_and_records_a_pending_subscription(run_module):
+    from dev.seed import FakeHub
+
+    invoke(run_module.run_alembic_upgrade, {})
+    hub = FakeHub().start()
+    try:
+        run_module.app.config["WEBSUB_HUB_URL"] = hub.url
+        result = invoke(run_module.subscribe_channel, {"channel_id": "UCabcdefghijklmnopqrstuv"})
+    finally:
+        hub.stop()
+    assert result["state"] == "pending"
+    assert [r.form["hub.mode"] for r in hub.requests] == ["subscribe"]
+    assert hub.requests[0].form["hub.topic"].endswith("channel_id=UCabcdefghijklmnopqrstuv")
+    with pytest.raises(ValueError, match="channel_id"):
+        invoke(run_module.subscribe_channel, {})
+
+
 def test_missing_database_url_names_the_variable(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     sys.modules.pop("run", None)
