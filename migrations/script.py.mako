@@ -17,8 +17,11 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade():
+    # Fail fast instead of queueing every query on the table behind this DDL (see `make lock-report`).
+    op.execute("SET LOCAL lock_timeout = '5s'")
     ${upgrades if upgrades else "pass"}
 
 
 def downgrade():
+    op.execute("SET LOCAL lock_timeout = '5s'")
     ${downgrades if downgrades else "pass"}
