@@ -263,7 +263,9 @@ def test_unreachable_database_is_a_clear_error_within_bounds(make_app):
     assert time.monotonic() - started < 10
 
 
-def test_log_lines_still_reach_the_caller_after_alembic_runs(fresh_app, caplog):
+def test_log_lines_still_reach_the_caller_after_alembic_runs(fresh_app, caplog, monkeypatch):
+    # As in a fresh process: CLIs run in-process by other tests (dev.migration_lint) may have quietened Alembic.
+    monkeypatch.setattr(logging.getLogger("alembic"), "level", logging.NOTSET)
     zappa_logger = logging.getLogger("zappa.handler")
     caplog.set_level(logging.INFO)
     with fresh_app.app_context():
