@@ -1,8 +1,8 @@
 """How each sandbox service starts: the one table both sandbox modes read.
 
-``docker-compose.yml`` and the embedded launcher (``dev/sandbox.py``) must run the same emulator command with the
+``docker-compose.yml`` and the embedded launcher (``dev/sandbox/``) must run the same emulator command with the
 same health checks, or "works in Docker, fails without" bugs creep in. This module is the single source:
-``dev/sandbox.py`` builds its processes from it, and ``tests/sandbox/test_compose.py`` fails when
+``dev/sandbox/embedded.py`` builds its processes from it, and ``tests/sandbox/test_sandbox_compose.py`` fails when
 ``docker-compose.yml`` or the ``Dockerfile`` say anything else. Only the bind address legitimately differs
 (``0.0.0.0`` inside a container, ``127.0.0.1`` on the host), and the host ports can be moved with env variables.
 

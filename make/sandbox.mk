@@ -1,5 +1,5 @@
 # The sandbox: PostgreSQL + the Lambda emulator, with Docker (docker-compose.yml) or without (embedded mode).
-# Same commands either way; dev/sandbox.py picks the mode (SANDBOX=embedded|docker forces it).
+# Same commands either way; dev/sandbox/ picks the mode (SANDBOX=embedded|docker forces it).
 # Ports and the sandbox dir come from the environment or .env (see .env.example).
 
 .PHONY: up down status logs psql reset seed new-migration onboard
