@@ -6,7 +6,7 @@
                            [--package-dir DIR] [--runtime-dir DIR]
 
 ``--package-dir`` serves an unpacked ``zappa package`` zip instead of the project's files: the code, and the
-``zappa_settings.py`` Zappa wrote into it, come from DIR, which is never written to (``dev/package_check.py``).
+``zappa_settings.py`` Zappa wrote into it, come from DIR, which is never written to (``dev/package_check/``).
 
 Then ``zappa invoke local 'module.function'`` (with the stage's ``aws_endpoint_urls.lambda`` pointing here),
 ``python -m dev.invoke``, boto3 with ``endpoint_url``, or ``curl http://127.0.0.1:8000/...`` through the API Gateway
