@@ -48,12 +48,17 @@ def compose() -> dict:
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory) -> dict:
     """``docker-compose config``: the file as compose itself understands it, variables resolved with defaults."""
-    binary = _tool("docker-compose", "apt-get install -y docker-compose (Debian's package; .ci/run installs it)")
     # --env-file on an empty file: a developer's .env must not change what is checked here.
     empty_env = tmp_path_factory.mktemp("compose") / "empty.env"
     empty_env.write_text("")
+    return _compose_config(empty_env)
+
+
+def _compose_config(env_file: Path) -> dict:
+    """``docker-compose config`` with ``env_file`` as the only source of variables, parsed."""
+    binary = _tool("docker-compose", "apt-get install -y docker-compose (Debian's package; .ci/run installs it)")
     result = subprocess.run(
-        [binary, "--env-file", str(empty_env), "-f", str(COMPOSE_FILE), "config"],
+        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -216,19 +221,9 @@ def test_ports_published_on_loopback_only(resolved):
 
 
 def test_ports_follow_the_env_variables(tmp_path):
-    binary = _tool("docker-compose", "apt-get install -y docker-compose (Debian's package; .ci/run installs it)")
     env_file = tmp_path / "moved.env"
     env_file.write_text("PGPORT=15433\nEMULATOR_PORT=19000\nAPI_PORT=18000\nPOSTGRES_VERSION=16\n")
-    result = subprocess.run(
-        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_clean_env(),
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    config = yaml.safe_load(result.stdout)
+    config = _compose_config(env_file)
     assert set(_published(config["services"]["db"])) == {("127.0.0.1", "15433", "5432")}
     assert set(_published(config["services"]["lambda"])) == {
         ("127.0.0.1", "19000", "9000"),
