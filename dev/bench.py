@@ -23,14 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dev import bench_invoke, lock_report
-from dev.postgres import EmbeddedPostgres, admin_execute, free_port
+from dev.bench_invoke import format_ms, verdict
+from dev.postgres import EmbeddedPostgres, create_database, find_bindir, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str, str]  # (group, what, value, notes)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
 
 
 def machine() -> str:
@@ -43,46 +40,30 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    pg = subprocess.run(
-        [str(lock_report_bindir() / "postgres"), "--version"], capture_output=True, text=True
-    ).stdout.strip()
+    pg = subprocess.run([str(find_bindir() / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"{pg}, load average {load:.1f} at start"
     )
 
 
-def lock_report_bindir() -> Path:
-    from dev.postgres import find_bindir
-
-    return find_bindir()
-
-
-def _database(server_url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 def invoke_rows(server_url: str) -> list[Row]:
-    os.environ["DATABASE_URL"] = _database(server_url, "bench_invoke")
+    os.environ["DATABASE_URL"] = create_database(server_url, "bench_invoke")
     rows = bench_invoke.measure()
     baseline, zappa = rows[bench_invoke.BASELINE][1], rows[-1][1]
     out = []
     for what, seconds, detail, target in rows:
-        verdict = "" if target is None else f"target <= {_ms(target)}: " + ("ok" if seconds <= target else "MISSED")
         notes = "; ".join(
             x
             for x in (
                 f"{seconds / baseline:.3f}x flask db upgrade",
                 f"{seconds / zappa:.3f}x zappa invoke",
-                verdict,
+                verdict(seconds, target) and f"target {verdict(seconds, target)}",
                 detail,
             )
             if x
         )
-        out.append(("invoke", what, _ms(seconds), notes))
+        out.append(("invoke", what, format_ms(seconds), notes))
     return out
 
 
@@ -91,7 +72,7 @@ def round_trip_rows(server_url: str) -> list[Row]:
     from yt_pubsub_handler import create_app, migrator
     from yt_pubsub_handler.extensions import db
 
-    app = create_app({"DATABASE_URL": _database(server_url, "bench_round_trip")})
+    app = create_app({"DATABASE_URL": create_database(server_url, "bench_round_trip")})
     rows = []
     with app.app_context():
         for entry in migrator.history()["revisions"]:
@@ -106,7 +87,7 @@ def round_trip_rows(server_url: str) -> list[Row]:
                 (
                     "round trip",
                     f"{revision} {entry['message'].splitlines()[0][:40]}",
-                    _ms(total),
+                    format_ms(total),
                     f"up {steps[0]:.1f} / down {steps[1]:.1f} / up {steps[2]:.1f} ms (steps as Alembic ran them)",
                 )
             )
@@ -145,10 +126,10 @@ def sandbox_rows() -> list[Row]:
         subprocess.run(["make", "-s", "down"], cwd=ROOT, env=env, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
     return [
-        ("sandbox", "make up, cold (initdb, start, create database, emulator)", _ms(cold), "embedded mode"),
-        ("sandbox", "make up, warm (after make down)", _ms(warm), f"{warm / cold:.2f}x cold"),
-        ("sandbox", "make up, already running", _ms(already), "no-op"),
-        ("sandbox", "make down", _ms((down + down_again) / 2), "mean of 2"),
+        ("sandbox", "make up, cold (initdb, start, create database, emulator)", format_ms(cold), "embedded mode"),
+        ("sandbox", "make up, warm (after make down)", format_ms(warm), f"{warm / cold:.2f}x cold"),
+        ("sandbox", "make up, already running", format_ms(already), "no-op"),
+        ("sandbox", "make down", format_ms((down + down_again) / 2), "mean of 2"),
     ]
 
 
@@ -156,20 +137,20 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     from yt_pubsub_handler import create_app
     from yt_pubsub_handler.extensions import db
 
-    app = create_app({"DATABASE_URL": _database(server_url, "bench_locks")})
+    app = create_app({"DATABASE_URL": create_database(server_url, "bench_locks")})
     reports = lock_report.measure_revisions(app, rows, progress=lock_report._Progress())
     with app.app_context():
         db.engine.dispose()
     out = []
     for r in reports:
         lock = f"{r.mode_name} on {r.table}" if r.table else "no blocking lock seen"
-        verdict = "ok" if r.max_hold_ms <= budget_ms else "OVER BUDGET"
+        within = "ok" if r.max_hold_ms <= budget_ms else "OVER BUDGET"
         out.append(
             (
                 f"locks @ {rows:,} rows",
                 f"{r.direction} {r.revision} {r.message[:40]}",
                 f"{r.max_hold_ms:.1f} ms held",
-                f"{lock}; revision took {_ms(r.duration_ms / 1000)}; budget {budget_ms:.0f} ms: {verdict}",
+                f"{lock}; revision took {format_ms(r.duration_ms / 1000)}; budget {budget_ms:.0f} ms: {within}",
             )
         )
     return out

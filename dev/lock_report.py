@@ -25,20 +25,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from dev.postgres import scratch_database
 
 BLOCKING_MODES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 MODE_NAMES = {
@@ -464,34 +462,6 @@ def over_budget(reports: list[StepReport], budget_ms: float) -> list[StepReport]
     return [r for r in reports if r.max_hold_ms > budget_ms]
 
 
-# -- database for the CLI ----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(server_url: str | None, keep: bool = False) -> Iterator[str]:
-    """A new, empty database on ``server_url`` (or on a temporary embedded cluster); dropped afterwards."""
-    from dev.postgres import EmbeddedPostgres, admin_execute
-
-    cluster, base = None, None
-    if not server_url:
-        base = Path(tempfile.mkdtemp(prefix="lock-report-"))
-        base.chmod(0o755)
-        cluster = EmbeddedPostgres(base / "cluster", fast_unsafe=False).start()
-        server_url = cluster.url("postgres")
-    name = f"lock_report_{uuid.uuid4().hex[:10]}"
-    try:
-        admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
-        try:
-            yield sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            if not keep:
-                admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        if cluster is not None:
-            cluster.destroy()
-            shutil.rmtree(base, ignore_errors=True)
-
-
 class _Progress:
     """One self-overwriting line on a terminal, a line per 10% otherwise (CI logs)."""
 
@@ -535,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    with scratch_database(args.database_url, keep=args.keep) as url:
+    with scratch_database(args.database_url, prefix="lock_report", keep=args.keep) as url:
         overrides: dict[str, Any] = {"DATABASE_URL": url}
         if args.migrations_dir:
             overrides["MIGRATIONS_DIR"] = str(Path(args.migrations_dir).resolve())

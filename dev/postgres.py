@@ -19,7 +19,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,9 +72,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+    """Something listens on ``port`` (connect succeeds) or holds it (bind fails, e.g. a 0.0.0.0 listener)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((host, port)) == 0:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _ensure_service_user() -> pwd.struct_passwd:
@@ -262,8 +275,7 @@ class EmbeddedPostgres:
     # -- convenience ---------------------------------------------------------------------------------------
     def create_database(self, name: str, template: str = "template0") -> str:
         """Create ``name`` and return its URL (uses psycopg2, which the app already needs)."""
-        admin_execute(self.url(), f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        return self.url(name)
+        return create_database(self.url(), name, template)
 
 
 def admin_execute(url: str, sql: str) -> None:
@@ -278,6 +290,58 @@ def admin_execute(url: str, sql: str) -> None:
             cur.execute(sql)
     finally:
         conn.close()
+
+
+def database_url(server_url: str, name: str) -> str:
+    """``server_url`` pointed at database ``name`` (user, password, host and options kept)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, name: str | None = None, template: str = "template0", prefix: str = "db") -> str:
+    """Create a database (``name``, or ``<prefix>_<random>``) on the server of ``server_url``; return its URL."""
+    name = name or f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return database_url(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database ``url`` names, even with sessions still connected."""
+    from sqlalchemy.engine import make_url
+
+    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(
+    server_url: str | None, prefix: str = "scratch", keep: bool = False, fast_unsafe: bool = False
+) -> Iterator[str]:
+    """A new, empty database on ``server_url``, or on a temporary embedded cluster; dropped afterwards.
+
+    The temporary cluster's parent is world-traversable: as root the server runs as an unprivileged user.
+    """
+    cluster, base = None, None
+    if not server_url:
+        base = Path(tempfile.mkdtemp(prefix=f"{prefix}-pg-"))
+        base.chmod(0o755)
+        try:
+            cluster = EmbeddedPostgres(base / "cluster", fast_unsafe=fast_unsafe).start()
+        except PostgresError:
+            shutil.rmtree(base, ignore_errors=True)
+            raise
+        server_url = cluster.url("postgres")
+    try:
+        url = create_database(server_url, prefix=prefix)
+        try:
+            yield url
+        finally:
+            if not keep:
+                drop_database(server_url, url)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,9 +17,10 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +162,19 @@ def http_healthy(url: str, timeout: float = 2.0) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def wait_healthy(url: str, exited: Callable[[], bool], timeout: float, interval: float = 0.1) -> str | None:
+    """Poll ``url`` until it answers 200 (None), its process has ``exited()`` ("exited"), or ``timeout`` s pass
+    ("timeout"): how every launcher of the emulator waits for it, each adding its own message and clean-up."""
+    deadline = time.monotonic() + timeout
+    while not http_healthy(url, timeout=1.0):
+        if exited():
+            return "exited"
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(interval)
+    return None
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from dev.guard import check_database_url
-from dev.postgres import EmbeddedPostgres, admin_execute
+from dev.postgres import EmbeddedPostgres, create_database, drop_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,27 +39,17 @@ def pg_admin_url() -> Iterator[str]:
         server.destroy()
 
 
-def _with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def _create_database(admin_url: str, template: str = "template0") -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
-
-
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, pg_admin_url: str) -> Iterator[str]:
     """This test's database, dropped afterwards: at head when the test uses ``app``, else fresh and empty."""
     if "app" in request.fixturenames:
         yield request.getfixturevalue("migrated_database_url")
         return
-    name = _create_database(pg_admin_url)
+    url = create_database(pg_admin_url, prefix="test")
     try:
-        yield _with_database(pg_admin_url, name)
+        yield url
     finally:
-        admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="session")
@@ -73,23 +62,23 @@ def head_template(pg_admin_url: str) -> Iterator[str]:
     from yt_pubsub_handler import create_app, migrator
     from yt_pubsub_handler.extensions import db
 
-    name = _create_database(pg_admin_url)
-    app = create_app({"DATABASE_URL": _with_database(pg_admin_url, name)})
+    url = create_database(pg_admin_url, prefix="test")
+    app = create_app({"DATABASE_URL": url})
     with app.app_context():
         migrator.upgrade()
         db.engine.dispose()
-    yield name
-    admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield make_url(url).database
+    drop_database(pg_admin_url, url)
 
 
 @pytest.fixture
 def migrated_database_url(pg_admin_url: str, head_template: str) -> Iterator[str]:
     """A fresh database already at head (a clone of ``head_template``); dropped afterwards."""
-    name = _create_database(pg_admin_url, template=head_template)
+    url = create_database(pg_admin_url, template=head_template, prefix="test")
     try:
-        yield _with_database(pg_admin_url, name)
+        yield url
     finally:
-        admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(pg_admin_url, url)
 
 
 def _app_factory(database_url: str):

@@ -61,6 +61,16 @@ def request_too_large(limit: int) -> LambdaServiceError:
     )
 
 
+def not_in_enum(value: str, field: str, allowed: tuple[str, ...]) -> LambdaServiceError:
+    """Lambda's ValidationException for a header whose value is not one of its enum's members."""
+    return LambdaServiceError(
+        400,
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+        f"Member must satisfy enum value set: [{', '.join(allowed)}]",
+    )
+
+
 def invalid_parameter(message: str) -> LambdaServiceError:
     return LambdaServiceError(400, "InvalidParameterValueException", message)
 

@@ -183,20 +183,10 @@ class InvokeHandler(BaseHandler):
 
         invocation_type = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if invocation_type not in INVOCATION_TYPES:
-            raise LambdaServiceError(
-                400,
-                "ValidationException",
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to satisfy "
-                f"constraint: Member must satisfy enum value set: [{', '.join(INVOCATION_TYPES)}]",
-            )
+            raise errors.not_in_enum(invocation_type, "invocationType", INVOCATION_TYPES)
         log_type = self.headers.get("X-Amz-Log-Type") or "None"
         if log_type not in LOG_TYPES:
-            raise LambdaServiceError(
-                400,
-                "ValidationException",
-                f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: "
-                "Member must satisfy enum value set: [None, Tail]",
-            )
+            raise errors.not_in_enum(log_type, "logType", LOG_TYPES)
 
         limit = errors.MAX_ASYNC_PAYLOAD if invocation_type == "Event" else errors.MAX_SYNC_PAYLOAD
         body, too_large = self.read_body(limit)

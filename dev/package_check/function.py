@@ -5,22 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from dev.guard import RemoteDatabaseError, check_database_url
 from dev.invoke import function_name, invoke, stage_settings
-from dev.postgres import EmbeddedPostgres, PostgresError, admin_execute, free_port
+from dev.postgres import PostgresError, free_port, scratch_database
+from dev.services import wait_healthy
 
 from .result import Check, PackageCheckError
 
@@ -58,41 +57,23 @@ print("PACKAGE-CHECK-AUDIT " + json.dumps({
 @contextmanager
 def fresh_database(given_url: str | None) -> Iterator[str]:
     """A new empty database: on the server of ``given_url`` when set (created and dropped), else embedded."""
-    from sqlalchemy.engine import make_url
-
-    name = f"package_check_{uuid.uuid4().hex[:10]}"
     if given_url:
         try:
             check_database_url(given_url)
         except RemoteDatabaseError as exc:
             raise PackageCheckError(f"DATABASE_URL: {exc}") from exc
-        admin_url = given_url
+    with ExitStack() as stack:
         try:
-            admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
+            url = stack.enter_context(scratch_database(given_url, prefix="package_check", fast_unsafe=True))
+        except PostgresError as exc:
+            raise PackageCheckError(f"no DATABASE_URL and no embedded PostgreSQL: {exc}") from exc
         except Exception as exc:
+            where = make_url(given_url).render_as_string(hide_password=True) if given_url else "the embedded server"
             raise PackageCheckError(
-                f"cannot create a scratch database on {make_url(given_url).render_as_string(hide_password=True)}: "
-                f"{str(exc).strip().splitlines()[0]}. The user needs CREATEDB; or unset DATABASE_URL to use an "
-                "embedded PostgreSQL."
+                f"cannot create a scratch database on {where}: {str(exc).strip().splitlines()[0]}. "
+                "The user needs CREATEDB; or unset DATABASE_URL to use an embedded PostgreSQL."
             ) from exc
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with suppress(Exception):
-                admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return
-    base = Path(tempfile.mkdtemp(prefix="package-check-pg-"))
-    base.chmod(0o755)  # as root the server runs as an unprivileged user that must traverse it
-    try:
-        server = EmbeddedPostgres(base / "cluster", fast_unsafe=True).start()
-    except PostgresError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        raise PackageCheckError(f"no DATABASE_URL and no embedded PostgreSQL: {exc}") from exc
-    try:
-        yield server.create_database(name)
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
+        yield url
 
 
 # -- running the package ------------------------------------------------------------------------------------------
@@ -153,19 +134,13 @@ def start_emulator(
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     settings = json.loads((project_dir / "zappa_settings.json").read_text())
     emulator = RunningEmulator(proc, port, api_port, log, function_name(settings, stage, project_dir))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise PackageCheckError(
-                f"the emulator could not serve the package (exit {proc.returncode}):\n{emulator.log()}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return emulator
-        except OSError:
-            time.sleep(0.1)
-    emulator.stop()
-    raise PackageCheckError(f"the emulator did not answer /health within 60 s:\n{emulator.log()[-3000:]}")
+    outcome = wait_healthy(f"http://127.0.0.1:{port}/health", lambda: proc.poll() is not None, 60)
+    if outcome == "exited":
+        raise PackageCheckError(f"the emulator could not serve the package (exit {proc.returncode}):\n{emulator.log()}")
+    if outcome == "timeout":
+        emulator.stop()
+        raise PackageCheckError(f"the emulator did not answer /health within 60 s:\n{emulator.log()[-3000:]}")
+    return emulator
 
 
 def _explain_error(function: str, error: dict[str, Any], tail: str) -> str:

@@ -13,10 +13,12 @@ ports in use. Host ports come from ``PGPORT``, ``EMULATOR_PORT``, ``API_PORT`` (
 
 from __future__ import annotations
 
+from dev.postgres import port_in_use
+
 from .commands import backend, choose_mode, confirm_reset, invoke, new_migration, seed
 from .docker import Docker, docker_available
 from .embedded import Embedded
-from .settings import SandboxError, Settings, port_error, port_in_use, print_summary
+from .settings import SandboxError, Settings, port_error, print_summary
 
 __all__ = [
     "Docker",

@@ -7,8 +7,9 @@ import subprocess
 import time
 
 from dev import services
+from dev.postgres import port_in_use
 
-from .settings import SandboxError, Settings, port_error, port_in_use, print_summary, say
+from .settings import SandboxError, Settings, port_error, print_summary, say
 
 EMULATOR_START_TIMEOUT = 60.0  # seconds; the first `up` also builds the image
 

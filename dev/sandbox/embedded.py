@@ -15,8 +15,9 @@ from pathlib import Path
 
 from dev import services
 from dev.guard import RemoteDatabaseError, check_database_url
+from dev.postgres import port_in_use
 
-from .settings import SandboxError, Settings, port_error, port_in_use, print_summary, say
+from .settings import SandboxError, Settings, port_error, print_summary, say
 
 EMULATOR_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -181,23 +182,24 @@ class Embedded:
 
     def _wait_emulator(self, pid: int) -> None:
         url = services.emulator_health_url(services.HOST, self.settings.ports.emulator)
-        deadline = time.monotonic() + EMULATOR_START_TIMEOUT
         process = getattr(self, "_process", None)
-        while not services.http_healthy(url, timeout=1.0):
-            exited = process.poll() is not None if process is not None else self.emulator_pid() is None
-            if exited:
-                self.pid_file.unlink(missing_ok=True)
-                raise SandboxError(
-                    f"the emulator exited during start-up; the end of {self.log_file}:\n{self._log_tail()}\n"
-                    "Fix the error above, then `make up` again."
-                )
-            if time.monotonic() > deadline:
-                self._stop_emulator(pid)
-                raise SandboxError(
-                    f"the emulator did not answer {url} within {EMULATOR_START_TIMEOUT:.0f} s (stopped it); "
-                    f"the end of {self.log_file}:\n{self._log_tail()}"
-                )
-            time.sleep(0.1)
+
+        def exited() -> bool:
+            return process.poll() is not None if process is not None else self.emulator_pid() is None
+
+        outcome = services.wait_healthy(url, exited, EMULATOR_START_TIMEOUT)
+        if outcome == "exited":
+            self.pid_file.unlink(missing_ok=True)
+            raise SandboxError(
+                f"the emulator exited during start-up; the end of {self.log_file}:\n{self._log_tail()}\n"
+                "Fix the error above, then `make up` again."
+            )
+        if outcome == "timeout":
+            self._stop_emulator(pid)
+            raise SandboxError(
+                f"the emulator did not answer {url} within {EMULATOR_START_TIMEOUT:.0f} s (stopped it); "
+                f"the end of {self.log_file}:\n{self._log_tail()}"
+            )
 
     def _stop_emulator(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,21 +52,6 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"http://{services.HOST}:{self.ports.api}"
-
-
-def port_in_use(port: int, host: str = services.HOST) -> bool:
-    """Something listens on ``port`` (connect succeeds) or holds it (bind fails, e.g. a 0.0.0.0 listener)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        if probe.connect_ex((host, port)) == 0:
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def port_error(settings: Settings, name: str) -> SandboxError:

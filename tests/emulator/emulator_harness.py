@@ -10,24 +10,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dev.postgres import free_port
+from dev.services import wait_healthy
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
 PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def copy_project(source: Path, dest: Path, lambda_port: int) -> Path:
@@ -143,17 +138,13 @@ def start_emulator(
             [*cmd, *args], cwd=REPO_ROOT, stdout=console, stderr=subprocess.STDOUT, env=env or os.environ.copy()
         )
     emulator = Emulator(project_dir, port, api_port, proc, console_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {proc.returncode}:\n{emulator.console()}")
-        try:
-            emulator.health()
-            return emulator
-        except OSError:
-            time.sleep(0.05)
-    emulator.stop()
-    raise RuntimeError(f"the emulator did not answer /health within 30 s:\n{emulator.console()}")
+    outcome = wait_healthy(f"{emulator.url}/health", lambda: proc.poll() is not None, 30, interval=0.05)
+    if outcome == "exited":
+        raise RuntimeError(f"the emulator exited with {proc.returncode}:\n{emulator.console()}")
+    if outcome == "timeout":
+        emulator.stop()
+        raise RuntimeError(f"the emulator did not answer /health within 30 s:\n{emulator.console()}")
+    return emulator
 
 
 def fixture_env() -> dict[str, str]:

@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+from dev import postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -237,17 +238,11 @@ def scalar(url: str, sql: str, **params: Any) -> Any:
 
 def create_database(admin_url: str) -> str:
     """A new empty database on the server of ``admin_url``; returns its URL."""
-    from dev.postgres import admin_execute
-
-    name = f"rel_{uuid.uuid4().hex[:12]}"
-    admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    return postgres.create_database(admin_url, prefix="rel")
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    from dev.postgres import admin_execute
-
-    admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    postgres.drop_database(admin_url, url)
 
 
 def revisions() -> list[str]:
