@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dev.invoke import stage_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # -- the database ------------------------------------------------------------------------------------------------
@@ -142,17 +144,7 @@ def emulator_environment(db_url: str) -> dict[str, str]:
 
 def stage_config(project_dir: Path = PROJECT_ROOT, stage: str = STAGE) -> dict:
     """The stage's settings from zappa_settings.json with ``extends`` applied (shallowly, as Zappa does)."""
-    settings = json.loads((project_dir / SETTINGS_FILE).read_text())
-    chain: list[dict] = []
-    seen: set[str] = set()
-    while stage in settings and stage not in seen:
-        seen.add(stage)
-        chain.append(settings[stage])
-        stage = settings[stage].get("extends")
-    merged: dict = {}
-    for config in reversed(chain):
-        merged.update(config)
-    return merged
+    return stage_settings(json.loads((project_dir / SETTINGS_FILE).read_text()), stage)
 
 
 def http_healthy(url: str, timeout: float = 2.0) -> bool:
