@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL
 
+from dev.postgres import free_port
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.models import Channel, SubscriptionState, Video
 
@@ -48,9 +48,7 @@ def test_health_ok(client) -> None:
 
 
 def test_health_503_when_the_database_is_unreachable(make_app) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     app = make_app(DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/nothing", DB_CONNECT_TIMEOUT=2)
     response = app.test_client().get("/health")
     assert response.status_code == 503

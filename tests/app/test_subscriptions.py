@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
 from werkzeug.serving import make_server
 
+from dev.postgres import free_port
 from yt_pubsub_handler import subscriptions
 from yt_pubsub_handler.config import ConfigError
 from yt_pubsub_handler.feed import topic_for
@@ -98,9 +98,7 @@ def test_hub_refusal_is_a_clear_error_and_the_row_stays_pending(hub_app, hub, qu
 
 
 def test_unreachable_hub_is_a_clear_error(app) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again when the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     app.config["WEBSUB_HUB_URL"] = f"http://127.0.0.1:{port}/subscribe"
     with app.app_context(), pytest.raises(subscriptions.HubError, match=r"failed.*WEBSUB_HUB_URL"):
         subscriptions.subscribe(CHANNEL)
