@@ -40,11 +40,8 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, pg_admin_url: str) -> Iterator[str]:
-    """This test's database, dropped afterwards: at head when the test uses ``app``, else fresh and empty."""
-    if "app" in request.fixturenames:
-        yield request.getfixturevalue("migrated_database_url")
-        return
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    """This test's own database, fresh and empty (at base); dropped afterwards. ``migrated_database_url`` is at head."""
     url = create_database(pg_admin_url, prefix="test")
     try:
         yield url
@@ -109,16 +106,24 @@ def _app_factory(database_url: str):
 
 @pytest.fixture
 def make_app(database_url: str):
-    """Factory for apps bound to this test's empty database; disposes their engines at teardown."""
+    """Factory for apps bound to this test's empty database (``database_url``); disposes their engines at teardown."""
     factory, dispose = _app_factory(database_url)
     yield factory
     dispose()
 
 
 @pytest.fixture
-def app(make_app):
-    """An app whose database is at head (``database_url`` is a clone of the migrated template here)."""
-    return make_app()
+def make_migrated_app(migrated_database_url: str):
+    """Factory for apps bound to this test's database at head (``migrated_database_url``, the one ``app`` uses)."""
+    factory, dispose = _app_factory(migrated_database_url)
+    yield factory
+    dispose()
+
+
+@pytest.fixture
+def app(make_migrated_app):
+    """An app whose database is at head (``migrated_database_url``)."""
+    return make_migrated_app()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ def live_base_url(app) -> Iterator[str]:
         server.shutdown()
 
 
-def test_seed_goes_through_the_http_front(live_base_url, database_url, query, capsys) -> None:
-    argv = ["--base-url", live_base_url, "--channels", "2", "--videos", "3", "--database-url", database_url]
+def test_seed_goes_through_the_http_front(live_base_url, migrated_database_url, query, capsys) -> None:
+    argv = ["--base-url", live_base_url, "--channels", "2", "--videos", "3", "--database-url", migrated_database_url]
     assert seed.main([*argv, "--secret", "test-secret"]) == 0
     out = capsys.readouterr().out
     assert out.count("subscribed: ") == 2 and out.count("notified: ") == 2 and "done: 2 channels, 6 videos" in out
@@ -37,8 +37,8 @@ def test_seed_goes_through_the_http_front(live_base_url, database_url, query, ca
     assert query("SELECT count(*) FROM videos") == [(6,)]
 
 
-def test_seed_with_the_wrong_secret_fails_and_says_why(live_base_url, database_url, query, capsys) -> None:
-    argv = ["--base-url", live_base_url, "--channels", "1", "--videos", "1", "--database-url", database_url]
+def test_seed_with_the_wrong_secret_fails_and_says_why(live_base_url, migrated_database_url, query, capsys) -> None:
+    argv = ["--base-url", live_base_url, "--channels", "1", "--videos", "1", "--database-url", migrated_database_url]
     assert seed.main([*argv, "--secret", "not-the-servers-secret"]) == 1
     assert "same WEBSUB_SECRET" in capsys.readouterr().err
     assert query("SELECT count(*) FROM videos") == [(0,)]

@@ -249,8 +249,8 @@ def test_malformed_signed_body_is_400_and_the_whole_feed_is_rolled_back(subscrib
     assert post_feed(b"<html>nope</html>").status_code == 400
 
 
-def test_oversized_body_is_413(make_app, subscribed, query) -> None:
-    small = make_app(WEBSUB_MAX_BODY_BYTES=2000)
+def test_oversized_body_is_413(make_migrated_app, subscribed, query) -> None:
+    small = make_migrated_app(WEBSUB_MAX_BODY_BYTES=2000)
     subscribed()
     body = build_notification([video(f"vid{i:08d}") for i in range(20)])
     response = small.test_client().post(f"/websub/{CHANNEL}", data=body, headers=signed_headers(body, SECRET, CHANNEL))
@@ -264,9 +264,9 @@ def test_notifications_keep_flowing_during_renewal_and_unsubscribe(subscribed, p
     assert query("SELECT count(*) FROM videos") == [(1,)]
 
 
-def test_without_websub_secret_everything_is_ignored(make_app, subscribed, query) -> None:
+def test_without_websub_secret_everything_is_ignored(make_migrated_app, subscribed, query) -> None:
     subscribed()
-    bare = make_app(WEBSUB_SECRET=None)
+    bare = make_migrated_app(WEBSUB_SECRET=None)
     body = build_notification([video()])
     response = bare.test_client().post(f"/websub/{CHANNEL}", data=body, headers=signed_headers(body, SECRET, CHANNEL))
     assert response.status_code == 202
