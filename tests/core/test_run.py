@@ -1,30 +1,73 @@
-"""run.py's functions called the way Zappa calls them: ``fn(event, context)`` through Zappa's own dispatcher."""
+"""run.py's functions called the way Zappa calls them: ``fn(event, context)`` through Zappa's own dispatcher.
+
+The migration functions run on the fixture history of tests/core/history (``revisions``); the WebSub functions
+need the app's own schema, so they get a database at head of the project's history.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 
 import pytest
+import sqlalchemy as sa
 from zappa.handler import LambdaHandler
 
-HEAD = "5787b560db48"
+from dev.seed import FakeHub
+
+STEP_KEYS = {"revision", "down_revision", "message", "direction", "ms"}
 
 
 @pytest.fixture
-def run_module(database_url, monkeypatch):
-    """A freshly imported run.py bound to this test's database (it builds its app at import, as on Lambda)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("WEBSUB_SECRET", "test-secret")
-    monkeypatch.setenv("WEBSUB_CALLBACK_URL", "http://127.0.0.1:8000/websub")
-    sys.modules.pop("run", None)
-    module = importlib.import_module("run")
-    yield module
+def load_run(monkeypatch) -> Iterator[Callable[[str], ModuleType]]:
+    """Import run.py afresh for a database (it builds its app at import, as on Lambda); disposed afterwards."""
+    loaded: list[ModuleType] = []
+
+    def load(database_url: str) -> ModuleType:
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        monkeypatch.setenv("WEBSUB_SECRET", "test-secret")
+        monkeypatch.setenv("WEBSUB_CALLBACK_URL", "http://127.0.0.1:8000/websub")
+        sys.modules.pop("run", None)
+        loaded.append(importlib.import_module("run"))
+        return loaded[-1]
+
+    yield load
     from yt_pubsub_handler.extensions import db
 
-    with module.app.app_context():
-        db.engine.dispose()
+    for module in loaded:
+        with module.app.app_context():
+            db.engine.dispose()
     sys.modules.pop("run", None)
+
+
+@pytest.fixture
+def run_module(load_run, database_url: str, history_dir: Path) -> ModuleType:
+    """run.py on this test's empty database, its migrations being the fixture history."""
+    module = load_run(database_url)
+    module.app.config["MIGRATIONS_DIR"] = str(history_dir)
+    return module
+
+
+@pytest.fixture
+def counted(monkeypatch) -> Callable[[ModuleType], list]:
+    """Count how many times a run.py function's body runs: every body parses its payload once (``_options``)."""
+
+    def install(module: ModuleType) -> list:
+        calls: list = []
+        original = module._options
+
+        def counting(event):
+            calls.append(event)
+            return original(event)
+
+        monkeypatch.setattr(module, "_options", counting)
+        return calls
+
+    return install
 
 
 def invoke(fn, event):
@@ -32,25 +75,47 @@ def invoke(fn, event):
     return LambdaHandler.run_function(fn, event, context=None)
 
 
-def test_upgrade_downgrade_current_history_check(run_module):
+def test_upgrade_downgrade_current_history_check(run_module, revisions):
+    head, below = revisions[-1], revisions[-2]
     up = invoke(run_module.run_alembic_upgrade, {"command": "run.run_alembic_upgrade"})
-    assert up["to_revision"] == HEAD and len(up["steps"]) == 6
-    assert invoke(run_module.run_alembic_check, {})["ok"] is True
+    assert {k: up[k] for k in ("action", "from_revision", "to_revision")} == {
+        "action": "upgrade",
+        "from_revision": None,
+        "to_revision": head,
+    }
+    assert [s["revision"] for s in up["steps"]] == revisions
+    assert all(set(s) == STEP_KEYS and s["direction"] == "upgrade" for s in up["steps"])
+    assert invoke(run_module.run_alembic_check, {}) == {"action": "check", "ok": True, "revision": head, "diffs": []}
+
     down = invoke(run_module.run_alembic_downgrade, {"command": "run.run_alembic_downgrade"})
-    assert [s["revision"] for s in down["steps"]] == [HEAD]
+    assert (down["action"], down["from_revision"], down["to_revision"]) == ("downgrade", head, below)
+    assert [(s["revision"], s["direction"]) for s in down["steps"]] == [(head, "downgrade")]
+
     current = invoke(run_module.run_alembic_current, {})
-    assert current["pending"] == [HEAD]
+    assert {k: current[k] for k in ("action", "revision", "head", "is_head", "pending")} == {
+        "action": "current",
+        "revision": below,
+        "head": head,
+        "is_head": False,
+        "pending": [head],
+    }
     history = invoke(run_module.run_alembic_history, {})
-    assert history["current"] == down["to_revision"]
+    assert history["action"] == "history" and history["current"] == below
+    assert [(r["revision"], r["applied"]) for r in history["revisions"]] == [(r, r != head) for r in revisions]
 
 
-def test_payload_revision_and_sql(run_module):
-    sql = invoke(run_module.run_alembic_upgrade, {"revision": "5688141dba78", "sql": True})
-    assert "CREATE TYPE subscription_state" in sql["sql"] and "RENAME" not in sql["sql"]
-    up = invoke(run_module.run_alembic_upgrade, {"revision": "5688141dba78"})
-    assert up["to_revision"] == "5688141dba78"
+def test_payload_revision_and_sql(run_module, revisions, database_url):
+    target = revisions[1]
+    sql = invoke(run_module.run_alembic_upgrade, {"revision": target, "sql": True})
+    assert (sql["mode"], sql["from_revision"], sql["to_revision"]) == ("sql", None, target)
+    assert "CREATE TYPE gadget_kind" in sql["sql"] and "RENAME" not in sql["sql"]
+    assert invoke(run_module.run_alembic_current, {})["revision"] is None, "sql=true must not touch the database"
+
+    up = invoke(run_module.run_alembic_upgrade, {"revision": target})
+    assert up["to_revision"] == target and [s["revision"] for s in up["steps"]] == revisions[:2]
     down = invoke(run_module.run_alembic_downgrade, {"revision": "base"})
-    assert down["to_revision"] is None and len(down["steps"]) == 2
+    assert down["from_revision"] == target and down["to_revision"] is None
+    assert [s["revision"] for s in down["steps"]] == [revisions[1], revisions[0]]
 
 
 @pytest.mark.parametrize(
@@ -63,33 +128,67 @@ def test_payload_revision_and_sql(run_module):
         (["head"], "JSON object"),
     ],
 )
-def test_bad_payloads_fail_once_with_a_clear_message(run_module, event, message):
+def test_bad_payloads_fail_once_with_a_clear_message(run_module, counted, event, message):
+    calls = counted(run_module)
     with pytest.raises(ValueError, match=message):
         invoke(run_module.run_alembic_upgrade, event)
+    assert calls == [event], "Zappa's dispatcher ran the body more than once"
     assert run_module.run_alembic_current({}, None)["revision"] is None
 
 
-def test_renew_subscriptions_is_invokable(run_module):
-    invoke(run_module.run_alembic_upgrade, {})
-    result = invoke(run_module.renew_subscriptions, {})
+def test_a_type_error_inside_the_body_is_not_retried_by_zappa(run_module, counted, monkeypatch):
+    """Zappa retries ``f(event)`` and ``f()`` on any TypeError: required parameters keep that from re-running a body."""
+    calls = counted(run_module)
+
+    def broken(**options):
+        raise TypeError("a bug deep inside the migration")
+
+    monkeypatch.setattr(run_module.migrator, "upgrade", broken)
+    with pytest.raises(RuntimeError, match="Function signature is invalid"):
+        invoke(run_module.run_alembic_upgrade, {"revision": "head"})
+    assert calls == [{"revision": "head"}]
+
+
+def test_renew_subscriptions_renews_what_is_due(load_run, migrated_database_url):
+    module = load_run(migrated_database_url)
+    now = datetime.now(UTC)
+    engine = sa.create_engine(migrated_database_url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as conn:
+        for channel, expires in (
+            ("UCdue0000000000000000001", now + timedelta(hours=3)),
+            ("UClater00000000000000001", now + timedelta(days=4)),
+        ):
+            conn.execute(sa.text("INSERT INTO channels (id) VALUES (:c)"), {"c": channel})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscriptions (channel_id, topic_url, callback_url, state, lease_seconds, expires_at)"
+                    " VALUES (:c, 'https://example.invalid/t', 'http://127.0.0.1:8000/websub', 'active', 432000, :e)"
+                ),
+                {"c": channel, "e": expires},
+            )
+    engine.dispose()
+    with FakeHub() as hub:
+        module.app.config["WEBSUB_HUB_URL"] = hub.url
+        result = invoke(module.renew_subscriptions, {})
     assert result["action"] == "renew_subscriptions"
+    assert (result["checked"], result["renewed"], result["failed"]) == (1, ["UCdue0000000000000000001"], [])
+    assert [(r.form["hub.mode"], r.form["hub.topic"].rsplit("=", 1)[1]) for r in hub.requests] == [
+        ("subscribe", "UCdue0000000000000000001")
+    ]
 
 
-def test_subscribe_channel_asks_the_hub_and_records_a_pending_subscription(run_module):
-    from dev.seed import FakeHub
-
-    invoke(run_module.run_alembic_upgrade, {})
-    hub = FakeHub().start()
-    try:
-        run_module.app.config["WEBSUB_HUB_URL"] = hub.url
-        result = invoke(run_module.subscribe_channel, {"channel_id": "UCabcdefghijklmnopqrstuv"})
-    finally:
-        hub.stop()
-    assert result["state"] == "pending"
+def test_subscribe_channel_asks_the_hub_and_records_a_pending_subscription(load_run, migrated_database_url):
+    module = load_run(migrated_database_url)
+    with FakeHub() as hub:
+        module.app.config["WEBSUB_HUB_URL"] = hub.url
+        result = invoke(module.subscribe_channel, {"channel_id": "UCabcdefghijklmnopqrstuv"})
+    assert (result["channel_id"], result["state"]) == ("UCabcdefghijklmnopqrstuv", "pending")
+    assert result["topic_url"].endswith("channel_id=UCabcdefghijklmnopqrstuv")
     assert [r.form["hub.mode"] for r in hub.requests] == ["subscribe"]
-    assert hub.requests[0].form["hub.topic"].endswith("channel_id=UCabcdefghijklmnopqrstuv")
+    assert hub.requests[0].form["hub.topic"] == result["topic_url"]
     with pytest.raises(ValueError, match="channel_id"):
-        invoke(run_module.subscribe_channel, {})
+        invoke(module.subscribe_channel, {})
+    assert len(hub.requests) == 1, "a refused payload must not reach the hub"
 
 
 def test_missing_database_url_names_the_variable(monkeypatch):
