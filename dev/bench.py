@@ -25,6 +25,7 @@ from pathlib import Path
 from dev import bench_invoke, lock_report
 from dev.bench_invoke import format_ms, verdict
 from dev.postgres import EmbeddedPostgres, create_database, find_bindir, free_port
+from dev.table_seeder import ProgressLine
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str, str]  # (group, what, value, notes)
@@ -138,12 +139,13 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     from yt_pubsub_handler.extensions import db
 
     app = create_app({"DATABASE_URL": create_database(server_url, "bench_locks")})
-    reports = lock_report.measure_revisions(app, rows, progress=lock_report._Progress())
+    reports = lock_report.measure_revisions(app, rows, progress=ProgressLine())
     with app.app_context():
         db.engine.dispose()
     out = []
     for r in reports:
-        lock = f"{r.mode_name} on {r.table}" if r.table else "no blocking lock seen"
+        hold = r.longest
+        lock = f"{hold.mode_name} on {hold.table}, taken by `{hold.statement}`" if hold else "no blocking lock taken"
         within = "ok" if r.max_hold_ms <= budget_ms else "OVER BUDGET"
         out.append(
             (

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from snapshot import catalog_snapshot, diff_snapshots
 from sqlalchemy.engine import Connection
 
-from dev.lock_report import seed_empty_tables
+from dev.table_seeder import seed_empty_tables
 
 DEFAULT_ROWS = 24
 

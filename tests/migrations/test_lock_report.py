@@ -1,61 +1,107 @@
-"""dev/lock_report.py: the generic seeder and the measured locks, at a small N."""
+"""dev/lock_report.py: blocking locks measured from inside the migrating connection.
+
+The measurements are checked on a fixture history with known holds (histories/locks): revisions that keep a
+lock for a known time with ``pg_sleep``. A hold must be at least the time slept and name the statement that
+took the lock; there is never an upper bound, so a busy machine cannot fail these tests. The history under test
+(the project's, or $MIGRATIONS_DIR) is then measured whole, at two sizes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
-from test_bad_revisions import assemble
+import pytest
+from conftest import migrations_dir
+from fixture_history import assemble, chain_of
 
 from dev import lock_report
 
-
-def test_seeder_fills_every_table_with_representative_rows(migrations_app) -> None:
-    from yt_pubsub_handler import migrator
-    from yt_pubsub_handler.extensions import db
-
-    migrator.upgrade()
-    with db.engine.connect() as conn:
-        seeded = lock_report.seed_empty_tables(conn, 200, chunk=64)
-        assert seeded == {"channels": 8, "subscriptions": 8, "videos": 200}
-        q = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
-        assert q("SELECT count(DISTINCT state) FROM subscriptions") == 5  # every enum label
-        assert q("SELECT count(*) FROM videos WHERE link IS NULL") > 0  # NULLs where allowed
-        assert q("SELECT count(*) FROM channels WHERE title = ''") > 0  # empty strings
-        assert q("SELECT count(*) FROM videos WHERE title ~ '[^[:ascii:]]'") > 0  # non-ASCII
-        assert q("SELECT count(*) FROM videos WHERE length(author) = 255") > 0  # the longest value allowed
-        assert lock_report.seed_empty_tables(conn, 200) == {}  # only empty tables are touched
+LOCKS = Path(__file__).resolve().parent / "histories" / "locks"
+SLEPT_MS = 300  # SLEEP_SECONDS in the fixture revisions that sleep
 
 
-def test_report_measures_every_revision_both_ways(make_app) -> None:
-    app = make_app()
-    reports = lock_report.measure_revisions(app, rows=300)
-    assert [(r.revision, r.direction) for r in reports][:2] == [
-        ("ff02c70d5caf", "upgrade"),
-        ("5688141dba78", "upgrade"),
-    ]
-    assert len(reports) == 12
-    index = {(r.revision, r.direction): r for r in reports}
-    # CONCURRENTLY takes SHARE UPDATE EXCLUSIVE only: never a blocking mode.
-    assert index[("2c040c47f57c", "upgrade")].mode is None
-    table = lock_report.format_table(reports, budget_ms=100)
-    assert "5787b560db48" in table and "max blocking hold ms" in table
+@pytest.fixture
+def lock_history(tmp_path: Path) -> Path:
+    return assemble(tmp_path / "migrations", LOCKS / "versions")
 
 
-def test_non_concurrent_index_is_seen_holding_share(make_app, tmp_path: Path) -> None:
-    app = make_app(MIGRATIONS_DIR=str(assemble("non_concurrent_index", tmp_path)))
-    reports = lock_report.measure_revisions(app, rows=30_000, downgrades=False, interval_ms=1)
-    bad = next(r for r in reports if r.revision == "bad0c0de0004")
-    assert (bad.table, bad.mode) == ("videos", "ShareLock"), bad
-    assert bad.max_hold_ms > 0
-    assert lock_report.over_budget(reports, budget_ms=bad.max_hold_ms / 2)
+@pytest.fixture
+def measured(make_app, lock_history: Path) -> dict[tuple[str, str], lock_report.StepReport]:
+    """The fixture history measured at a small size: {(revision, direction): report}."""
+    reports = lock_report.measure_revisions(make_app(MIGRATIONS_DIR=str(lock_history)), rows=50)
+    return {(r.revision, r.direction): r for r in reports}
 
 
-def test_cli_exits_nonzero_naming_the_revision_over_budget(pg_admin_url: str, capsys) -> None:
-    code = lock_report.main(
-        ["--rows", "200", "--budget-ms", "0", "--interval-ms", "0.5", "--no-downgrades", "--database-url", pg_admin_url]
-    )
+def _revision(number: int) -> str:
+    """The fixture history's revisions are numbered 1.. in their file names."""
+    return chain_of(LOCKS)[number - 1]
+
+
+def test_every_revision_is_measured_up_then_down(measured) -> None:
+    chain = chain_of(LOCKS)
+    assert list(measured) == [(r, "upgrade") for r in chain] + [(r, "downgrade") for r in reversed(chain)]
+
+
+def test_a_hold_inside_a_transaction_lasts_until_the_commit(measured) -> None:
+    report = measured[(_revision(2), "upgrade")]
+    assert report.blocking_locks == {("probe", "AccessExclusiveLock")}
+    (hold,) = report.holds
+    assert hold.statement.startswith("ALTER TABLE probe ADD COLUMN flag")
+    assert hold.hold_ms >= SLEPT_MS, "the lock is held until COMMIT, after the sleep"
+    assert report.max_hold_ms == hold.hold_ms and report.longest.mode_name == "ACCESS EXCLUSIVE"
+
+
+def test_a_statement_in_an_autocommit_block_is_measured_on_its_own(measured) -> None:
+    report = measured[(_revision(3), "upgrade")]
+    # CREATE INDEX CONCURRENTLY takes SHARE UPDATE EXCLUSIVE only: not a blocking mode.
+    assert report.blocking_locks == {("probe", "ShareLock")}
+    (hold,) = report.holds
+    assert hold.statement.startswith("DO $$ BEGIN LOCK TABLE probe IN SHARE MODE")
+    assert hold.hold_ms >= SLEPT_MS
+
+
+def test_a_plain_create_index_is_seen_holding_share(measured) -> None:
+    report = measured[(_revision(4), "upgrade")]
+    assert report.blocking_locks == {("probe", "ShareLock")}
+    assert report.holds[0].statement.startswith("CREATE INDEX ix_probe_flag ON probe")
+    assert report.max_hold_ms > 0
+
+
+def test_a_table_the_revision_creates_blocks_nobody_and_vacuum_full_does(measured) -> None:
+    up = measured[(_revision(5), "upgrade")]
+    assert up.blocking_locks == {("probe", "AccessExclusiveLock")}, "LOCK TABLE fresh must not count: it is new"
+    assert up.holds[0].statement == "VACUUM FULL probe"
+    down = measured[(_revision(5), "downgrade")]
+    assert down.blocking_locks == {("fresh", "AccessExclusiveLock")}  # dropping it blocks whoever uses it now
+    assert down.holds[0].statement.startswith("DROP TABLE fresh")
+
+
+def test_report_names_each_lock_and_statement(measured) -> None:
+    table = lock_report.format_table(list(measured.values()), budget_ms=SLEPT_MS - 50)
+    assert f"{_revision(2)} upgrade   ACCESS EXCLUSIVE on probe for " in table
+    assert "taken by: ALTER TABLE probe ADD COLUMN flag BOOLEAN" in table
+    assert "OVER BUDGET" in table
+
+
+def test_cli_exits_nonzero_naming_the_revision_and_statement_over_budget(pg_admin_url, lock_history, capsys) -> None:
+    budget = SLEPT_MS - 50  # the sleeping revisions hold longer than this whatever the machine's load
+    argv = ["--rows", "20", "--budget-ms", str(budget), "--no-downgrades", "--database-url", pg_admin_url]
+    code = lock_report.main([*argv, "--migrations-dir", str(lock_history)])
     captured = capsys.readouterr()
     assert code == 1
-    assert "Lock report: 200 rows" in captured.out
-    assert "error: revision " in captured.err and "over the 0 ms budget" in captured.err
+    assert "Lock report: 20 rows" in captured.out
+    assert f"error: revision {_revision(2)} (upgrade: add probe.flag" in captured.err
+    assert f"over the {budget} ms budget; the lock was taken by `ALTER TABLE probe ADD COLUMN flag" in captured.err
+    assert "CREATE INDEX CONCURRENTLY" in captured.err  # says how to fix it
+
+
+def test_history_under_test_takes_the_same_blocking_locks_at_any_size(make_app) -> None:
+    """Which locks a revision takes is a property of its SQL, not of luck or table size: same set at 30 and 3,000
+    rows, for every revision of the history under test, both ways."""
+    sets = []
+    for rows in (30, 3_000):
+        reports = lock_report.measure_revisions(make_app(MIGRATIONS_DIR=migrations_dir()), rows=rows)
+        sets.append({(r.revision, r.direction): r.blocking_locks for r in reports})
+    expected = chain_of(migrations_dir())
+    assert list(sets[0]) == [(r, "upgrade") for r in expected] + [(r, "downgrade") for r in reversed(expected)]
+    assert sets[0] == sets[1]

@@ -42,7 +42,7 @@ def test_roundtrip_compares_values_not_counts(migrations_app) -> None:
     """The checker itself: a value changed behind the migration's back must be reported, naming the column."""
     from migration_roundtrip import _compare_rows, read_data
 
-    from dev.lock_report import seed_empty_tables
+    from dev.table_seeder import seed_empty_tables
     from yt_pubsub_handler import migrator
     from yt_pubsub_handler.extensions import db
 
