@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dev import services
+from dev import migration_history, services
 from dev.guard import check_database_url
 
 from .docker import Docker, docker_available
@@ -61,13 +61,37 @@ def new_migration(settings: Settings, message: str) -> Path | None:
             f"the upgrade to head failed, so a new revision would be generated against an old schema:\n"
             f"{upgraded.stdout}{upgraded.stderr}"
         )
-    versions = settings.project_dir / "migrations" / "versions"
+    path, output = autogenerate_revision(settings.project_dir, settings.database_url, message)
+    if path is None:
+        say("No changes in schema detected: edit yt_pubsub_handler/models.py first, then run this again.")
+        return None
+    say(output)
+    say()
+    say(f"new revision: {path.relative_to(settings.project_dir)}")
+    say(
+        "Review it before committing: autogenerate writes a rename as drop + add (data loss), misses server\n"
+        "defaults and enum value changes, and knows nothing about locks on big tables. Then:\n"
+        "  make invoke-upgrade && make invoke-downgrade && make invoke-upgrade   # both directions work\n"
+        "  make test\n"
+        "README.md's migration history table has a row for it now: add a note saying what it does."
+    )
+    return path
+
+
+# -- autogenerate on any checkout and database (also used by tests/migrations/test_developer_workflow.py) --------
+def autogenerate_revision(project_dir: Path, database_url: str, message: str) -> tuple[Path | None, str]:
+    """``flask db migrate -m MESSAGE`` in ``project_dir`` against ``database_url``, which must be at head.
+
+    The real path: Alembic's autogenerate against that checkout's models, its migrations/script.py.mako, the ruff
+    post-write hook of its alembic.ini; then its README's migration table is regenerated (dev/migration_history).
+    Returns the new revision file (None when the models match the migrations) and the command's output.
+    """
+    versions = project_dir / "migrations" / "versions"
     before = set(versions.glob("*.py"))
-    env = dict(os.environ, DATABASE_URL=settings.database_url)
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "yt_pubsub_handler", "db", "migrate", "-m", message],
-        cwd=settings.project_dir,
-        env=env,
+        cwd=project_dir,
+        env=dict(os.environ, DATABASE_URL=database_url),
         capture_output=True,
         text=True,
         timeout=300,
@@ -77,19 +101,12 @@ def new_migration(settings: Settings, message: str) -> Path | None:
         raise SandboxError(f"`flask db migrate` failed (exit {result.returncode}):\n{output}")
     created = sorted(set(versions.glob("*.py")) - before)
     if not created:
-        say("No changes in schema detected: edit yt_pubsub_handler/models.py first, then run this again.")
-        return None
-    path = created[0]
-    say(output)
-    say()
-    say(f"new revision: {path.relative_to(settings.project_dir)}")
-    say(
-        "Review it before committing: autogenerate writes a rename as drop + add (data loss), misses server\n"
-        "defaults and enum value changes, and knows nothing about locks on big tables. Then:\n"
-        "  make invoke-upgrade && make invoke-downgrade && make invoke-upgrade   # both directions work\n"
-        "  make test"
-    )
-    return path
+        return None, output
+    try:
+        migration_history.update_readme(project_dir)
+    except migration_history.HistoryTableError as exc:
+        output += f"\nnote: {exc}"
+    return created[0], output
 
 
 # -- output ---------------------------------------------------------------------------------------------------------
