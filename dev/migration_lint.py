@@ -6,10 +6,16 @@
 
 Why: a revision is Python, but what production runs is SQL. Alembic's offline mode (``--sql``) renders exactly
 that SQL for ``prev:rev`` (upgrade) and ``rev:prev`` (downgrade) without a database, and squawk knows which
-statements lock or rewrite a busy table. Accepted findings live in ``migrations/squawk-allowlist.toml``, one
-reviewed entry per (rule, revision, direction) with the reason; a finding with no entry fails, naming the
-revision and the rule; an entry that no longer matches anything is reported as stale (and fails) so the file
-stays honest.
+statements lock or rewrite a busy table.
+
+The policy, in two files and nowhere else:
+- ``.squawk.toml`` (squawk's own configuration, passed with ``--config``): the PostgreSQL version and the rules
+  the project has decided against for every revision in both directions, each with its reason;
+- ``migrations/squawk-allowlist.toml``: accepted findings, one reviewed ``[[allow]]`` entry with its reason per
+  (rule, revision, direction); ``revision = "*"`` for what holds for every revision in one direction (a
+  downgrade dropping what its upgrade created). A finding with no entry fails, naming the revision, the rule,
+  how to fix it and how to accept it; an entry that no longer matches anything is stale and fails too, so the
+  file stays honest.
 
 Alembic's own bookkeeping statements (``alembic_version``) are not the team's SQL and are left out of the lint
 (they stay in the written SQL files).
@@ -31,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ALLOWLIST = PROJECT_ROOT / "migrations" / "squawk-allowlist.toml"
-DEFAULT_PG_VERSION = "15"
+ALLOWLIST_NAME = "squawk-allowlist.toml"
+DEFAULT_ALLOWLIST = PROJECT_ROOT / "migrations" / ALLOWLIST_NAME
+SQUAWK_CONFIG = PROJECT_ROOT / ".squawk.toml"
+RULES_URL = "https://squawkhq.com/docs/"
 OFFLINE_URL = "postgresql://offline@127.0.0.1:1/offline"  # never connected to: offline mode only needs a dialect
 DIRECTIONS = ("upgrade", "downgrade")
 WILDCARD = "*"
@@ -62,9 +70,20 @@ class Finding:
     rule: str
     message: str
     statement: str
+    help: str = ""
 
     def describe(self) -> str:
         return f"revision {self.revision} ({self.direction}): squawk {self.rule}: {self.message} -- `{self.statement}`"
+
+    def how_to_resolve(self, allowlist: Path | str = DEFAULT_ALLOWLIST) -> str:
+        """What the author can do: squawk's fix, the rule's page, or the reviewed entry that would accept it."""
+        fix = f"{self.help} " if self.help else ""
+        return (
+            f"  fix: {fix}(see {RULES_URL}{self.rule})\n"
+            f"  or, if it is acceptable here, add to {allowlist} with the reason it is safe:\n"
+            f'    [[allow]]\n    rule = "{self.rule}"\n    revision = "{self.revision}"\n'
+            f'    direction = "{self.direction}"\n    reason = "..."'
+        )
 
 
 @dataclass(frozen=True)
@@ -162,9 +181,25 @@ def find_squawk() -> str:
     raise LintError("squawk is not installed: `make setup` (it is pinned in requirements-dev.txt as squawk-cli)")
 
 
-def lint(items: list[RevisionSQL], pg_version: str = DEFAULT_PG_VERSION, squawk: str | None = None) -> list[Finding]:
-    """Run squawk once over every item's team SQL; one Finding per reported violation."""
+def lint(
+    items: list[RevisionSQL],
+    config: Path | str | None = SQUAWK_CONFIG,
+    pg_version: str | None = None,
+    squawk: str | None = None,
+) -> list[Finding]:
+    """Run squawk once over every item's team SQL; one Finding per reported violation.
+
+    ``config`` is squawk's own configuration (the project's .squawk.toml: version, rules excluded for every
+    revision); None runs squawk with its defaults. ``pg_version`` overrides the config's.
+    """
     squawk = squawk or find_squawk()
+    options = ["--reporter=json"]
+    if config is not None:
+        if not Path(config).is_file():
+            raise LintError(f"squawk configuration {config} is missing: restore it from git (it holds the lint policy)")
+        options.append(f"--config={config}")
+    if pg_version:
+        options.append(f"--pg-version={pg_version}")
     findings: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="migration-lint-") as tmp:
         paths: dict[str, tuple[RevisionSQL, list[str]]] = {}
@@ -176,11 +211,11 @@ def lint(items: list[RevisionSQL], pg_version: str = DEFAULT_PG_VERSION, squawk:
         if not paths:
             return []
         proc = subprocess.run(
-            [squawk, f"--pg-version={pg_version}", "--reporter=json", *paths],
+            [squawk, *options, *paths],
             capture_output=True,
             text=True,
             timeout=120,
-            cwd=tmp,  # no project .squawk.toml may silently exclude rules: the allowlist is the only policy
+            cwd=tmp,  # the configuration is the one passed above, never one squawk happens to find
         )
         try:
             reported = json.loads(proc.stdout or "[]")
@@ -192,11 +227,20 @@ def lint(items: list[RevisionSQL], pg_version: str = DEFAULT_PG_VERSION, squawk:
             item, lines = paths[str(Path(tmp) / Path(v["file"]).name)]
             number = v.get("line", -1)  # squawk's json lines are 0-based
             line = lines[number].strip() if 0 <= number < len(lines) else ""
-            findings.append(Finding(item.revision, item.direction, v["rule_name"], v["message"], line[:160]))
+            finding = Finding(
+                item.revision, item.direction, v["rule_name"], v["message"], line[:160], v.get("help") or ""
+            )
+            findings.append(finding)
     return findings
 
 
 # -- allowlist -----------------------------------------------------------------------------------------------------
+
+
+def allowlist_for(migrations_dir: str | Path | None) -> Path:
+    """The allowlist that goes with a migrations directory: its own squawk-allowlist.toml, else the project's."""
+    own = Path(migrations_dir) / ALLOWLIST_NAME if migrations_dir else DEFAULT_ALLOWLIST
+    return own if own.is_file() else DEFAULT_ALLOWLIST
 
 
 def load_allowlist(path: Path | str = DEFAULT_ALLOWLIST) -> list[AllowEntry]:
@@ -242,6 +286,16 @@ def check(
     return result
 
 
+def explain(result: LintResult, allowlist: Path | str = DEFAULT_ALLOWLIST) -> str:
+    """Every new finding and stale entry, each with what to do about it (what the CLI prints, what tests show)."""
+    lines = []
+    for finding in result.new:
+        lines += [f"error: {finding.describe()}", finding.how_to_resolve(allowlist)]
+    for entry in result.stale:
+        lines.append(f"error: stale allowlist entry ({entry.describe()}) in {allowlist} matches no finding: remove it")
+    return "\n".join(lines)
+
+
 def write_sql(items: list[RevisionSQL], out_dir: Path) -> list[Path]:
     """Each item's full SQL (bookkeeping included) as ``<rev>_<direction>.sql``, plus an index for reviewers."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -276,8 +330,11 @@ def changed_revisions(since: str, migrations_dir: str | None = None) -> list[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.migration_lint", description=__doc__.split("\n\n")[0])
     parser.add_argument("--migrations-dir", default=None, help="migrations directory (default: the project's)")
-    parser.add_argument("--allowlist", default=str(DEFAULT_ALLOWLIST), help="reviewed allowlist (default: %(default)s)")
-    parser.add_argument("--pg-version", default=DEFAULT_PG_VERSION, help="PostgreSQL version squawk assumes")
+    parser.add_argument(
+        "--allowlist", default=None, help=f"reviewed allowlist (default: the migrations directory's {ALLOWLIST_NAME})"
+    )
+    parser.add_argument("--config", default=str(SQUAWK_CONFIG), help="squawk's configuration (default: %(default)s)")
+    parser.add_argument("--pg-version", default=None, help="PostgreSQL version squawk assumes (default: the config's)")
     parser.add_argument("--revision", action="append", dest="revisions", help="only this revision (repeatable)")
     parser.add_argument("--changed-since", default=None, help="only revisions whose files changed since this git ref")
     parser.add_argument("--out-dir", default=None, help="write each revision's SQL (both directions) here")
@@ -286,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s [%(name)s] %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    allowlist = Path(args.allowlist) if args.allowlist else allowlist_for(args.migrations_dir)
     try:
         revisions = args.revisions
         if args.changed_since:
@@ -302,26 +360,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(written)} SQL files to {args.out_dir}")
         if args.sql_only:
             return 0
-        findings = lint(items, args.pg_version)
-        result = check(findings, load_allowlist(args.allowlist), {i.revision for i in items}, revisions is None)
+        findings = lint(items, args.config, args.pg_version)
+        result = check(findings, load_allowlist(allowlist), {i.revision for i in items}, revisions is None)
     except LintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     linted = len({i.revision for i in items})
     print(
         f"squawk: {linted} revision(s), both directions: {len(findings)} finding(s), {len(result.allowed)} allowed "
-        f"by {args.allowlist}, {len(result.new)} new, {len(result.stale)} stale allowlist entr(y/ies)"
+        f"by {allowlist}, {len(result.new)} new, {len(result.stale)} stale allowlist entr(y/ies)"
     )
-    for finding in result.new:
-        print(f"error: {finding.describe()}", file=sys.stderr)
-    if result.new:
-        print(
-            "Fix the revision (see https://squawkhq.com/docs/rules), or, if the finding is acceptable, add a reviewed "
-            f"[[allow]] entry (rule, revision, direction, reason) to {args.allowlist}.",
-            file=sys.stderr,
-        )
-    for entry in result.stale:
-        print(f"error: stale allowlist entry ({entry.describe()}) matches no finding: remove it", file=sys.stderr)
+    if not result.ok:
+        print(explain(result, allowlist), file=sys.stderr)
     return 0 if result.ok else 1
 
 

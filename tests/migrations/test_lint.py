@@ -1,70 +1,155 @@
-"""dev/migration_lint.py: offline SQL per revision and direction, squawk, and the reviewed allowlist."""
+"""dev/migration_lint.py: offline SQL per revision and direction, squawk with the project's configuration, and a
+reviewed allowlist.
+
+The tool is checked on a fixture history with known findings (histories/lint, with its own allowlist); the
+history under test (the project's, or $MIGRATIONS_DIR) must then pass with the project's policy.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import migrations_dir
+from fixture_history import assemble, chain_of
 
 from dev import migration_lint
 from dev.migration_lint import AllowEntry, Finding
 
+LINT = Path(__file__).resolve().parent / "histories" / "lint"
+FIXTURE_ALLOWLIST = LINT / "squawk-allowlist.toml"
+FIXTURE_FINDINGS = {  # what squawk reports on the fixture history with the project's .squawk.toml
+    (0, "downgrade", "ban-drop-table"),
+    (1, "upgrade", "prefer-bigint-over-int"),
+    (1, "downgrade", "ban-drop-column"),
+    (2, "upgrade", "renaming-column"),
+    (2, "downgrade", "renaming-column"),
+}
+
 
 @pytest.fixture(scope="module")
-def shipped() -> tuple[list[migration_lint.RevisionSQL], list[Finding]]:
-    items = migration_lint.revision_sql()
+def lint_history(tmp_path_factory) -> Path:
+    directory = assemble(tmp_path_factory.mktemp("lint") / "migrations", LINT / "versions")
+    shutil.copy2(FIXTURE_ALLOWLIST, directory / migration_lint.ALLOWLIST_NAME)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def linted(lint_history) -> tuple[list[migration_lint.RevisionSQL], list[Finding]]:
+    items = migration_lint.revision_sql(str(lint_history))
     return items, migration_lint.lint(items)
 
 
-def test_every_revision_has_sql_in_both_directions(shipped) -> None:
-    items, _ = shipped
-    assert len(items) == 12  # six revisions, upgrade and downgrade
+def _keyed(findings: list[Finding]) -> set[tuple[int, str, str]]:
+    chain = chain_of(LINT)
+    return {(chain.index(f.revision), f.direction, f.rule) for f in findings}
+
+
+def test_every_revision_has_sql_in_both_directions(linted) -> None:
+    items, _ = linted
+    chain = chain_of(LINT)
+    assert [(i.revision, i.direction) for i in items] == [(r, d) for r in chain for d in ("upgrade", "downgrade")]
     by_key = {(i.revision, i.direction): i.sql for i in items}
-    assert "CREATE INDEX CONCURRENTLY ix_videos_channel_id_published_at" in by_key[("2c040c47f57c", "upgrade")]
-    assert "RENAME link TO url" in by_key[("5787b560db48", "downgrade")]
-    assert "alembic_version" not in migration_lint.team_sql(by_key[("ff02c70d5caf", "upgrade")])
+    assert "ALTER TABLE things RENAME name TO title" in by_key[(chain[2], "upgrade")]
+    assert "ALTER TABLE things RENAME title TO name" in by_key[(chain[2], "downgrade")]
+    assert "alembic_version" in by_key[(chain[0], "upgrade")]
+    assert "alembic_version" not in migration_lint.team_sql(by_key[(chain[0], "upgrade")])
 
 
-def test_shipped_history_passes_with_the_reviewed_allowlist(shipped) -> None:
-    items, findings = shipped
-    assert findings, "squawk reported nothing at all: it probably did not run"
-    result = migration_lint.check(findings, migration_lint.load_allowlist(), {i.revision for i in items})
-    assert result.ok, [f.describe() for f in result.new] + [e.describe() for e in result.stale]
+def test_squawk_runs_with_the_projects_configuration(linted) -> None:
+    """Rules excluded in .squawk.toml for every revision are not reported; without it squawk reports them."""
+    items, findings = linted
+    assert _keyed(findings) == FIXTURE_FINDINGS
+    bare = {f.rule for f in migration_lint.lint(items, config=None)}
+    assert {"prefer-text-field", "require-statement-timeout"} <= bare
 
 
-def test_a_finding_without_an_entry_fails_naming_revision_and_rule(shipped) -> None:
-    items, findings = shipped
-    allowlist = [e for e in migration_lint.load_allowlist() if e.rule != "renaming-column"]
+def test_fixture_history_passes_with_its_reviewed_allowlist(linted) -> None:
+    items, findings = linted
+    result = migration_lint.check(
+        findings, migration_lint.load_allowlist(FIXTURE_ALLOWLIST), {i.revision for i in items}
+    )
+    assert result.ok, migration_lint.explain(result)
+    wildcard = {(f.rule, f.direction) for f, entry in result.allowed if entry.revision == migration_lint.WILDCARD}
+    assert wildcard == {("ban-drop-table", "downgrade"), ("ban-drop-column", "downgrade")}
+
+
+def test_a_finding_without_an_entry_names_revision_rule_fix_and_entry(linted) -> None:
+    items, findings = linted
+    allowlist = [e for e in migration_lint.load_allowlist(FIXTURE_ALLOWLIST) if e.rule != "prefer-bigint-over-int"]
     result = migration_lint.check(findings, allowlist, {i.revision for i in items})
+    revision = chain_of(LINT)[1]
     assert not result.ok
-    assert {(f.revision, f.rule) for f in result.new} == {("5787b560db48", "renaming-column")}
-    assert result.new[0].describe().startswith("revision 5787b560db48 (")
+    assert [(f.revision, f.direction, f.rule) for f in result.new] == [(revision, "upgrade", "prefer-bigint-over-int")]
+    text = migration_lint.explain(result, FIXTURE_ALLOWLIST)
+    assert f"error: revision {revision} (upgrade): squawk prefer-bigint-over-int:" in text
+    assert (
+        "fix: Use 64-bit integer values instead" in text and "https://squawkhq.com/docs/prefer-bigint-over-int" in text
+    )
+    assert f'rule = "prefer-bigint-over-int"\n    revision = "{revision}"\n    direction = "upgrade"' in text
+    assert "with the reason it is safe" in text
 
 
-def test_stale_entries_are_reported(shipped) -> None:
-    items, findings = shipped
-    stale = AllowEntry("ban-truncate-cascade", "8920ac17239f", "upgrade", "nothing truncates here")
-    result = migration_lint.check(findings, [*migration_lint.load_allowlist(), stale], {i.revision for i in items})
+def test_stale_entries_are_reported(linted) -> None:
+    items, findings = linted
+    stale = AllowEntry("ban-truncate-cascade", chain_of(LINT)[1], "upgrade", "nothing truncates here")
+    allowlist = [*migration_lint.load_allowlist(FIXTURE_ALLOWLIST), stale]
+    result = migration_lint.check(findings, allowlist, {i.revision for i in items})
     assert result.stale == [stale] and not result.ok
+    assert "stale allowlist entry (rule=ban-truncate-cascade" in migration_lint.explain(result)
+
+
+def test_wildcard_entries_are_judged_only_on_a_complete_run(linted) -> None:
+    _, findings = linted
+    rename = chain_of(LINT)[2]
+    only = [f for f in findings if f.revision == rename]
+    allowlist = migration_lint.load_allowlist(FIXTURE_ALLOWLIST)
+    assert migration_lint.check(only, allowlist, [rename], complete=False).ok
+    assert not migration_lint.check(only, allowlist, [rename], complete=True).ok  # the drop entries match nothing
 
 
 def test_entries_need_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "allow.toml"
-    path.write_text('[[allow]]\nrule = "ban-drop-column"\nrevision = "8920ac17239f"\ndirection = "downgrade"\n')
+    path.write_text('[[allow]]\nrule = "ban-drop-column"\nrevision = "abc"\ndirection = "downgrade"\n')
     with pytest.raises(migration_lint.LintError, match="lacks reason"):
         migration_lint.load_allowlist(path)
 
 
-def test_cli_fails_on_a_new_finding_and_writes_the_sql(tmp_path: Path, capsys) -> None:
+def test_a_missing_squawk_configuration_is_an_error_not_a_silent_default(linted, tmp_path: Path) -> None:
+    items, _ = linted
+    with pytest.raises(migration_lint.LintError, match="holds the lint policy"):
+        migration_lint.lint(items, config=tmp_path / "nothing.toml")
+
+
+def test_cli_fails_on_a_new_finding_says_what_to_do_and_writes_the_sql(lint_history, tmp_path: Path, capsys) -> None:
     allowlist = tmp_path / "allow.toml"
-    allowlist.write_text(
-        migration_lint.DEFAULT_ALLOWLIST.read_text().replace('rule = "prefer-identity"', 'rule = "prefer-nothing"')
-    )
+    allowlist.write_text(FIXTURE_ALLOWLIST.read_text().replace('rule = "renaming-column"', 'rule = "prefer-nothing"'))
     out = tmp_path / "sql"
-    code = migration_lint.main(["--allowlist", str(allowlist), "--out-dir", str(out)])
+    argv = ["--migrations-dir", str(lint_history), "--allowlist", str(allowlist), "--out-dir", str(out)]
+    code = migration_lint.main(argv)
     err = capsys.readouterr().err
+    revision = chain_of(LINT)[2]
     assert code == 1
-    assert "error: revision 5688141dba78 (upgrade): squawk prefer-identity" in err
-    assert "stale allowlist entry (rule=prefer-nothing revision=5688141dba78" in err
-    assert (out / "5688141dba78_upgrade.sql").read_text().startswith("-- 5688141dba78 (upgrade)")
-    assert len(list(out.glob("*.sql"))) == 12
+    assert f"error: revision {revision} (upgrade): squawk renaming-column" in err
+    assert f"error: revision {revision} (downgrade): squawk renaming-column" in err
+    assert f"or, if it is acceptable here, add to {allowlist}" in err
+    assert f"stale allowlist entry (rule=prefer-nothing revision={revision}" in err
+    assert (out / f"{revision}_upgrade.sql").read_text().startswith(f"-- {revision} (upgrade)")
+    assert len(list(out.glob("*.sql"))) == 2 * len(chain_of(LINT))
+
+
+def test_cli_uses_the_allowlist_next_to_the_migrations(lint_history, capsys) -> None:
+    assert migration_lint.main(["--migrations-dir", str(lint_history)]) == 0
+    assert f"allowed by {lint_history / migration_lint.ALLOWLIST_NAME}" in capsys.readouterr().out
+
+
+def test_history_under_test_passes_squawk_with_the_projects_policy() -> None:
+    directory = migrations_dir()
+    items = migration_lint.revision_sql(directory)
+    assert [i.revision for i in items[::2]] == chain_of(directory)
+    allowlist = migration_lint.allowlist_for(directory)
+    result = migration_lint.check(
+        migration_lint.lint(items), migration_lint.load_allowlist(allowlist), chain_of(directory)
+    )
+    assert result.ok, migration_lint.explain(result, allowlist)
