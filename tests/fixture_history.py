@@ -59,7 +59,7 @@ def stack_on_head(fixture_versions: Path, versions_dir: Path) -> str | None:
     """
     head = head_of(versions_dir.parent)
     files = sorted(fixture_versions.glob("*.py"))
-    bases = [f for f in files if re.search(r"^down_revision\s*=\s*None\s*$", f.read_text(), re.MULTILINE)]
+    bases = [f for f in files if re.search(r"^down_revision\s*=\s*None\b", f.read_text(), re.MULTILINE)]
     if len(bases) != 1:
         raise ValueError(
             f"{fixture_versions}: a fixture to stack on head needs exactly one revision with `down_revision = None` "

@@ -28,6 +28,17 @@ from dev.table_seeder import seed_empty_tables
 
 DEFAULT_ROWS = 24
 
+# What to do about the usual reasons a revision fails on a table that has rows (matched in the error text).
+HINTS = {
+    "NotNullViolation": (
+        "a NOT NULL column on a table that has rows needs a value for them: add the column nullable, backfill it "
+        "in batches, then SET NOT NULL (or give it a server_default that is right for the old rows)"
+    ),
+    "UniqueViolation": "the existing rows break the new unique constraint: clean them up first, in the revision",
+    "ForeignKeyViolation": "existing rows point at nothing: add the constraint NOT VALID, fix the rows, then VALIDATE",
+    "CheckViolation": "existing rows break the new check: add it NOT VALID, fix the rows, then VALIDATE",
+}
+
 
 class RoundTripError(AssertionError):
     """A revision lost data or did not restore the schema; the message names the revision and the objects."""
@@ -123,7 +134,10 @@ def roundtrip(
         try:
             action(revision=target)
         except migrator.MigrationError as exc:
-            raise RoundTripError(f"revision {revision}: {what} failed on a database seeded with rows: {exc}") from exc
+            hint = next((h for key, h in HINTS.items() if key in str(exc)), "make it work on tables that have rows")
+            raise RoundTripError(
+                f"revision {revision}: {what} failed on a database seeded with rows: {exc}\nFix the revision: {hint}."
+            ) from exc
 
     if down_revision is not None:
         step(migrator.upgrade, down_revision, f"upgrade to its parent {down_revision}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import alembic_runner_for
+from conftest import alembic_runner_for, migrations_dir
+from fixture_history import assemble as assemble_history
+from fixture_history import head_of
 from migration_roundtrip import RoundTripError, roundtrip
 from pytest_alembic.plugin.error import AlembicTestFailure
 from pytest_alembic.tests import test_model_definitions_match_ddl as model_definitions_match_ddl
@@ -16,21 +17,24 @@ from test_pytest_alembic import downgrade_leaves_no_trace
 from dev import migration_lint
 
 CASES = Path(__file__).resolve().parent / "bad_revisions"
-HEAD = "5787b560db48"
 
 
 def assemble(case: str, dest: Path) -> Path:
-    """A complete migrations directory: the project's, plus the case's revisions and env.py."""
-    from yt_pubsub_handler import MIGRATIONS_DIR
-
-    target = dest / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.toml"))
+    """A complete migrations directory: the history under test, the case's revisions stacked on its head (their
+    ``down_revision`` rewritten), and the case's env.py if it has one."""
     source = CASES / case
-    for revision in (source / "versions").glob("*.py") if (source / "versions").is_dir() else []:
-        shutil.copy(revision, target / "versions" / revision.name)
-    if (source / "env.py").is_file():
-        shutil.copy(source / "env.py", target / "env.py")
-    return target
+    return assemble_history(
+        dest / "migrations",
+        Path(migrations_dir()) / "versions",
+        on_head=source / "versions" if (source / "versions").is_dir() else None,
+        env=source / "env.py" if (source / "env.py").is_file() else None,
+    )
+
+
+@pytest.fixture(scope="module")
+def head() -> str:
+    """The head of the history under test, which every case sits on."""
+    return head_of(migrations_dir())
 
 
 @pytest.fixture
@@ -47,9 +51,9 @@ def _lint(directory: str, revision: str) -> migration_lint.LintResult:
 
 
 @pytest.mark.parametrize("bad_app", ["downgrade_forgets_column"], indirect=True)
-def test_downgrade_that_forgets_a_column(bad_app) -> None:
+def test_downgrade_that_forgets_a_column(bad_app, head) -> None:
     with pytest.raises(RoundTripError) as caught:
-        roundtrip("bad0c0de0001", HEAD)
+        roundtrip("bad0c0de0001", head)
     message = str(caught.value)
     assert "revision bad0c0de0001" in message
     assert "does not restore the schema" in message and "public.videos.like_count was added" in message
@@ -65,19 +69,20 @@ def test_downgrade_leaves_no_trace_names_the_revision(bad_app) -> None:
 
 
 @pytest.mark.parametrize("bad_app", ["enum_left_behind"], indirect=True)
-def test_enum_type_left_behind(bad_app) -> None:
+def test_enum_type_left_behind(bad_app, head) -> None:
     with pytest.raises(RoundTripError) as caught:
-        roundtrip("bad0c0de0002", HEAD)
+        roundtrip("bad0c0de0002", head)
     message = str(caught.value)
     assert "revision bad0c0de0002" in message and "enums: public.video_kind was added" in message
 
 
 @pytest.mark.parametrize("bad_app", ["not_null_without_default"], indirect=True)
-def test_not_null_without_default_on_a_populated_table(bad_app) -> None:
+def test_not_null_without_default_on_a_populated_table(bad_app, head) -> None:
     with pytest.raises(RoundTripError) as caught:
-        roundtrip("bad0c0de0003", HEAD)
+        roundtrip("bad0c0de0003", head)
     message = str(caught.value)
     assert "revision bad0c0de0003" in message and "NotNullViolation" in message
+    assert "add the column nullable, backfill it" in message  # says how to fix it
 
     result = _lint(bad_app.config["MIGRATIONS_DIR"], "bad0c0de0003")
     assert any(f.rule == "adding-required-field" and f.direction == "upgrade" for f in result.new)
@@ -97,12 +102,12 @@ def test_non_concurrent_index(bad_app) -> None:
 
 
 @pytest.mark.parametrize("bad_app", ["model_change_without_revision"], indirect=True)
-def test_model_change_without_revision(bad_app) -> None:
+def test_model_change_without_revision(bad_app, head) -> None:
     from yt_pubsub_handler import migrator
     from yt_pubsub_handler.extensions import db
 
     expected = pytest.raises(AlembicTestFailure, match="out of sync")
     with db.engine.connect() as conn, alembic_runner_for(bad_app, conn) as runner, expected:
         model_definitions_match_ddl(runner)
-    with pytest.raises(migrator.ModelDriftError, match=rf"head {HEAD}.*view_count"):
+    with pytest.raises(migrator.ModelDriftError, match=rf"head {head}.*view_count"):
         migrator.check()

@@ -38,6 +38,7 @@ for _helpers in (REPO_ROOT / "tests" / "emulator", REPO_ROOT / "tests" / "migrat
         sys.path.append(str(_helpers))
 
 from emulator_harness import Emulator, cli_env, free_port, start_emulator  # noqa: E402
+from fixture_history import stack_on_head  # noqa: E402
 from snapshot import catalog_snapshot, diff_snapshots  # noqa: E402
 
 __all__ = [
@@ -70,7 +71,8 @@ def copy_app_project(
 ) -> Path:
     """A copy of this project's deployable part in ``dest``, optionally with more revisions and stages.
 
-    ``extra_versions`` is a directory of revision files added to ``migrations/versions``; ``extra_stages`` are
+    ``extra_versions`` is a directory of revision files stacked on the current head of ``migrations/versions``
+    (their base, written with ``down_revision = None``, is re-parented as it is copied); ``extra_stages`` are
     merged into ``zappa_settings.json`` (e.g. a stage whose ``environment_variables`` hold a bad DATABASE_URL).
     """
     dest.mkdir(parents=True)
@@ -80,8 +82,7 @@ def copy_app_project(
     for name in APP_DIRS:
         shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
     if extra_versions is not None:
-        for revision in sorted(extra_versions.glob("*.py")):
-            shutil.copy2(revision, dest / "migrations" / "versions" / revision.name)
+        stack_on_head(extra_versions, dest / "migrations" / "versions")
     if extra_stages:
         settings_path = dest / "zappa_settings.json"
         settings = json.loads(settings_path.read_text())

@@ -2,9 +2,10 @@
 
 The fixture (``fixtures/failing_revision``) adds two revisions after head: a good one, then one that creates a
 table, an enum, an index and a column and writes rows before it divides by zero. From base, the run must commit
-the seven good revisions and nothing of the eighth: the database is at the last good revision, its catalog equals
-that of a database migrated cleanly to that revision, and the invoke client shows the error and exits non-zero.
-A second attempt fails the same way at once (the advisory lock was released) and changes nothing.
+every shipped revision and the good one, and nothing of the failing one: the database is at the last good
+revision, its catalog equals that of a database migrated cleanly to that revision, and the invoke client shows
+the error and exits non-zero. A second attempt fails the same way (the advisory lock was released: no lock
+timeout) and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from reliability_harness import (
     diff_snapshots,
     invoke_cli,
     invoke_http,
+    revisions,
     scalar,
 )
 
 GOOD = "re11ab1e0001"
 BAD = "re11ab1e0002"
-HEAD = "5787b560db48"
 
 
 def _clean_snapshot(database_url: str, migrations_dir: Path) -> dict:
@@ -53,6 +54,7 @@ def failing_project(tmp_path: Path) -> Path:
 def test_half_way_failure_stays_at_the_last_good_revision_with_no_leftovers(
     new_database, app_emulators, failing_project: Path
 ) -> None:
+    head = revisions()[-1]  # the project's head, which the fixture was stacked on
     database_url = new_database()
     emulator = app_emulators(failing_project, database_url, api=False)
 
@@ -65,7 +67,7 @@ def test_half_way_failure_stays_at_the_last_good_revision_with_no_leftovers(
     assert "DivisionByZero" in run.stderr and "division by zero" in run.stderr
     assert f"The database is at {GOOD}" in run.stderr
     # The log tail (stdout, as `zappa invoke` prints it) shows how far the run got and the traceback.
-    assert f"Running upgrade {HEAD} -> {GOOD}" in run.stdout
+    assert f"Running upgrade {head} -> {GOOD}" in run.stdout
     assert f"Running upgrade {GOOD} -> {BAD}" in run.stdout
     assert "Traceback (most recent call last):" in run.stdout
 
@@ -93,8 +95,10 @@ def test_half_way_failure_stays_at_the_last_good_revision_with_no_leftovers(
     error = again.json()
     assert error["errorType"] == "MigrationFailed"
     assert f"upgrade failed in revision {BAD}" in error["errorMessage"]
-    assert again.seconds < 10, f"the second attempt waited {again.seconds:.1f} s: was the migration lock released?"
-    assert f"Running upgrade {HEAD} -> {GOOD}" not in again.log, "the good revisions must not run twice"
+    # The lock was released: the second attempt ran the failing revision again (its error, not a lock timeout).
+    assert "another migration is running" not in error["errorMessage"]
+    assert f"Running upgrade {GOOD} -> {BAD}" in again.log
+    assert f"Running upgrade {head} -> {GOOD}" not in again.log, "the good revisions must not run twice"
     assert db_state(database_url) == after_failure
 
     current = invoke_cli(failing_project, emulator.url, "run.run_alembic_current", "--json")

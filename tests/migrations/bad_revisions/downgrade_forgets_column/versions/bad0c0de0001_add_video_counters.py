@@ -1,14 +1,14 @@
 """add videos.view_count and videos.like_count (BAD: the downgrade forgets like_count)
 
 Revision ID: bad0c0de0001
-Revises: 5787b560db48
+Revises: (the head of the history under test, set when the case is assembled)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "bad0c0de0001"
-down_revision = "5787b560db48"
+down_revision = None  # re-parented onto the current head when the case is assembled
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """add videos.kind with a video_kind enum (BAD: the downgrade leaves the enum type behind)
 
 Revision ID: bad0c0de0002
-Revises: 5787b560db48
+Revises: (the head of the history under test, set when the case is assembled)
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "bad0c0de0002"
-down_revision = "5787b560db48"
+down_revision = None  # re-parented onto the current head when the case is assembled
 branch_labels = None
 depends_on = None
 

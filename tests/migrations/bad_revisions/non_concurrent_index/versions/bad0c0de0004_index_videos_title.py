@@ -1,13 +1,13 @@
 """index videos by title (BAD: a plain CREATE INDEX blocks every write to videos while it builds)
 
 Revision ID: bad0c0de0004
-Revises: 5787b560db48
+Revises: (the head of the history under test, set when the case is assembled)
 """
 
 from alembic import op
 
 revision = "bad0c0de0004"
-down_revision = "5787b560db48"
+down_revision = None  # re-parented onto the current head when the case is assembled
 branch_labels = None
 depends_on = None
 
