@@ -80,12 +80,20 @@ def _short(statement: str) -> str:
 
 @dataclass(frozen=True)
 class LockHold:
-    """One blocking lock on one table: taken by ``statement``, held for ``hold_ms`` (statement start to release)."""
+    """One blocking lock on one table: taken by ``statement``, held for ``hold_ms`` (statement start to release).
+
+    The hold counts from the start of the statement that took the lock, so it includes any time that statement
+    waited for it (behind another transaction, or behind autovacuum, which PostgreSQL cancels only after
+    ``deadlock_timeout``): a queued ACCESS EXCLUSIVE request already blocks every query that arrives after it.
+    ``statement_ms`` is how long that statement itself ran (its wait, scan or rewrite), the rest of the hold is
+    the time up to COMMIT.
+    """
 
     table: str
     mode: str  # as pg_locks spells it, e.g. "AccessExclusiveLock"
     statement: str
     hold_ms: float
+    statement_ms: float = 0.0
 
     @property
     def mode_name(self) -> str:
@@ -97,7 +105,8 @@ class _ConnectionState:
     started: float = 0.0
     statement: str = ""
     wrapped: bool = False  # we opened a transaction around an autocommit statement
-    open: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)  # (table, mode) -> (since, statement)
+    # (table, mode) -> (since, statement, how long that statement ran)
+    open: dict[tuple[str, str], tuple[float, str, float]] = field(default_factory=dict)
 
 
 class LockRecorder:
@@ -154,12 +163,13 @@ class LockRecorder:
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         dbapi = cursor.connection
         state = self._state(dbapi)
+        ran_ms = (time.perf_counter() - state.started) * 1000
         outside = getattr(dbapi, "autocommit", False) and not state.wrapped
         if outside:
             self._documented_locks(state, time.perf_counter())
             return
         for oid, mode in self._raw(dbapi, _OWN_LOCKS, (list(BLOCKING_MODES), list(self.tables))):
-            state.open.setdefault((self.tables[oid], mode), (state.started, statement))
+            state.open.setdefault((self.tables[oid], mode), (state.started, statement, ran_ms))
         if state.wrapped:
             self._raw(dbapi, "COMMIT")
             state.wrapped = False
@@ -190,8 +200,8 @@ class LockRecorder:
             cursor.close()
 
     def _close(self, state: _ConnectionState, now: float) -> None:
-        for (table, mode), (since, statement) in state.open.items():
-            self.holds.append(LockHold(table, mode, _short(statement), (now - since) * 1000))
+        for (table, mode), (since, statement, ran_ms) in state.open.items():
+            self.holds.append(LockHold(table, mode, _short(statement), (now - since) * 1000, ran_ms))
         state.open.clear()
 
     def _documented_locks(self, state: _ConnectionState, now: float) -> None:
@@ -199,8 +209,9 @@ class LockRecorder:
         if not _REWRITES_UNDER_ACCESS_EXCLUSIVE.match(text):
             return
         named = [t for t in self.tables.values() if re.search(rf'(?<![\w"]){re.escape(t)}(?![\w"])|"{t}"', text)]
+        ran_ms = (now - state.started) * 1000
         for table in named or sorted(self.tables.values()):  # a bare VACUUM FULL / CLUSTER rewrites them all
-            self.holds.append(LockHold(table, "AccessExclusiveLock", _short(text), (now - state.started) * 1000))
+            self.holds.append(LockHold(table, "AccessExclusiveLock", _short(text), ran_ms, ran_ms))
 
 
 # -- the report --------------------------------------------------------------------------------------------------
@@ -308,7 +319,8 @@ def format_table(reports: list[StepReport], budget_ms: float) -> str:
 
     table = [fmt(header), fmt(tuple("-" * w for w in widths)), *(fmt(row) for row in lines)]
     details = [
-        f"{r.revision} {r.direction:<9} {h.mode_name} on {h.table} for {_ms(h.hold_ms)} ms, taken by: {h.statement}"
+        f"{r.revision} {r.direction:<9} {h.mode_name} on {h.table} for {_ms(h.hold_ms)} ms "
+        f"(statement {_ms(h.statement_ms)} ms), taken by: {h.statement}"
         for r in reports
         for h in sorted(r.holds, key=lambda h: -h.hold_ms)
     ]
@@ -327,7 +339,8 @@ def budget_error(report: StepReport, budget_ms: float) -> str:
     assert hold is not None
     return (
         f"revision {report.revision} ({report.direction}: {report.message}) held {hold.mode_name} on {hold.table} "
-        f"for {hold.hold_ms:.0f} ms, over the {budget_ms:g} ms budget; the lock was taken by `{hold.statement}`. "
+        f"for {hold.hold_ms:.0f} ms, over the {budget_ms:g} ms budget; the lock was taken by `{hold.statement}`, "
+        f"which itself ran {hold.statement_ms:.0f} ms (a scan, a rewrite, or waiting for the lock). "
         "Split the revision so no step rewrites or scans the table under that lock (add columns nullable, backfill "
         "in batches, NOT VALID + VALIDATE, CREATE INDEX CONCURRENTLY), then run the report again."
     )

@@ -263,12 +263,11 @@ def load_allowlist(path: Path | str = DEFAULT_ALLOWLIST) -> list[AllowEntry]:
     return entries
 
 
-def check(
-    findings: list[Finding], allowlist: list[AllowEntry], linted: Iterable[str], complete: bool = True
-) -> LintResult:
-    """Split findings into allowed and new; entries for linted revisions that matched nothing are stale.
+def check(findings: list[Finding], allowlist: list[AllowEntry], linted: Iterable[str]) -> LintResult:
+    """Split findings into allowed and new; per-revision entries for linted revisions that matched nothing are stale.
 
-    Wildcard (policy) entries can only be judged on a ``complete`` run, one that linted every revision.
+    Project-wide entries (``revision = "*"``) are policy: they hold for revisions not written yet, so they are
+    never stale.
     """
     result = LintResult(findings)
     used: set[AllowEntry] = set()
@@ -280,9 +279,7 @@ def check(
             used.add(entry)
             result.allowed.append((finding, entry))
     linted = set(linted)
-    result.stale = [
-        e for e in allowlist if e not in used and (e.revision in linted or (e.revision == WILDCARD and complete))
-    ]
+    result.stale = [e for e in allowlist if e not in used and e.revision in linted]
     return result
 
 
@@ -361,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.sql_only:
             return 0
         findings = lint(items, args.config, args.pg_version)
-        result = check(findings, load_allowlist(allowlist), {i.revision for i in items}, revisions is None)
+        result = check(findings, load_allowlist(allowlist), {i.revision for i in items})
     except LintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

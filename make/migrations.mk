@@ -10,13 +10,13 @@ MIGRATIONS_DIR ?=
 _MIGRATIONS_ENV := $(if $(MIGRATIONS_DIR),MIGRATIONS_DIR=$(abspath $(MIGRATIONS_DIR)))
 _MIGRATIONS_ARG := $(if $(MIGRATIONS_DIR),--migrations-dir $(abspath $(MIGRATIONS_DIR)))
 
-.PHONY: check-migrations migration-lint migration-sql lock-report
+.PHONY: check-migrations migration-lint migration-sql lock-report migration-history
 
 check-migrations: $(STAMP) ## Prove the migrations: pytest-alembic, data round-trip per revision, bad fixtures, squawk lint
 	$(_MIGRATIONS_ENV) $(PY) -m pytest tests/migrations -q $(PYTEST_ARGS)
 	$(PY) -m dev.migration_lint $(_MIGRATIONS_ARG)
 
-migration-lint: $(STAMP) ## squawk on each revision's offline SQL, both directions, against migrations/squawk-allowlist.toml
+migration-lint: $(STAMP) ## squawk (.squawk.toml) on each revision's offline SQL, both directions, against the allowlist
 	$(PY) -m dev.migration_lint $(_MIGRATIONS_ARG)
 
 migration-sql: $(STAMP) ## Write each revision's offline SQL to build/migration-sql (SINCE=origin/main: changed ones only)
@@ -25,3 +25,6 @@ migration-sql: $(STAMP) ## Write each revision's offline SQL to build/migration-
 
 lock-report: $(STAMP) ## Measure blocking locks per revision on ROWS rows (default 1000000; fails over BUDGET_MS=100)
 	$(PY) -m dev.lock_report --rows $(ROWS) --budget-ms $(BUDGET_MS) $(_MIGRATIONS_ARG)
+
+migration-history: $(STAMP) ## Regenerate README.md's migration history table from migrations/versions (make new-migration does it)
+	$(PY) -m dev.migration_history

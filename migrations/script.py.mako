@@ -5,9 +5,24 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 """
-from alembic import op
+<%
+    # What the revision needs imported, and the reviews autogenerate cannot do (README, "The daily workflow").
+    import re
+
+    up = upgrades or ""
+    uses_sa = "sa." in up + (downgrades or "")
+    created = set(re.findall(r"""op\.create_table\(\s*['"](\w+)['"]""", up))
+    indexed = set(re.findall(r"""op\.create_index\(\s*[^,]+,\s*['"](\w+)['"]""", up))
+    new_index = bool(indexed - created)
+    new_enum_column = "op.add_column(" in up and "sa.Enum(" in up
+%>\
+% if uses_sa:
 import sqlalchemy as sa
-${imports if imports else ""}
+% endif
+from alembic import op
+% if imports:
+${imports}
+% endif
 
 # revision identifiers, used by Alembic.
 revision = ${repr(up_revision)}
@@ -19,6 +34,22 @@ depends_on = ${repr(depends_on)}
 def upgrade():
     # Fail fast instead of queueing every query on the table behind this DDL (see `make lock-report`).
     op.execute("SET LOCAL lock_timeout = '5s'")
+% if new_index:
+    # REVIEW: an index on a table that already has rows blocks its writes while it builds. Build it CONCURRENTLY,
+    # outside the transaction, instead of the create_index below:
+    #     with op.get_context().autocommit_block():
+    #         op.execute("SET lock_timeout = '5s'")
+    #         op.drop_index(NAME, table_name=TABLE, postgresql_concurrently=True, if_exists=True)
+    #         op.create_index(NAME, TABLE, [COLUMNS], postgresql_concurrently=True, if_not_exists=True)
+    #         op.execute("RESET lock_timeout")
+    # (the drop removes what a failed concurrent build leaves behind, an INVALID index), and drop it the same way
+    # in downgrade(). Then delete this comment.
+% endif
+% if new_enum_column:
+    # REVIEW: add_column does not create a new enum type. Create it first, drop it in downgrade() after the column:
+    #     sa.Enum(LABELS..., name=NAME).create(op.get_bind(), checkfirst=False)   /   sa.Enum(name=NAME).drop(...)
+    # Then delete this comment.
+% endif
     ${upgrades if upgrades else "pass"}
 
 
