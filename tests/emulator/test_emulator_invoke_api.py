@@ -260,6 +260,7 @@ def test_health(emulator: Emulator) -> None:
         "emu-fixture-base": "base",
         "emu-fixture-local": "local",
         "emu-fixture-tight": "tight",
+        "emu-fixture-small": "small",
         "emu-fixture-secret": "secret",
     }
     assert health["max_concurrency"] == 2

@@ -56,33 +56,47 @@ def test_excluded_files_do_not_make_it_cold(emulator_factory) -> None:
     assert emulator.invoke("fns.echo", stage="base")["Body"]["pid"] == before
 
 
-def test_timeout_kills_the_environment_and_the_next_call_is_cold(emulator: Emulator) -> None:
-    started = time.monotonic()
-    response = emulator.invoke("fns.sleep", stage="tight", seconds=5)
-    elapsed = time.monotonic() - started
+def _first_answer(emulator: Emulator, stage: str) -> dict:
+    """``fns.echo`` on ``stage`` until a call is not cut by the stage's timeout (generous deadline).
 
-    assert elapsed < 4.5  # killed at the 1 s timeout, well before the 5 s sleep ends
+    On a busy machine a cold worker's first call can outlast a 1 s timeout by itself; each timeout kills the
+    environment, so the call that answers is always the first of a fresh one.
+    """
+    deadline = time.monotonic() + 120
+    while True:
+        response = emulator.invoke("fns.echo", stage=stage)
+        if response.get("FunctionError") is None or time.monotonic() > deadline:
+            return response
+        assert response["Body"]["errorType"] == "Sandbox.Timedout", response
+
+
+def test_timeout_kills_the_environment_and_the_next_call_is_cold(emulator: Emulator) -> None:
+    _first_answer(emulator, "tight")  # warm: the 1 s is for the sleep, not for a cold worker's first call
+    # The sleep outlasts the client's read timeout by far: only the 1 s timeout can answer in time, however busy
+    # the machine is (no speed assertion needed).
+    response = emulator.invoke("fns.sleep", stage="tight", seconds=600)
     assert response["FunctionError"] == "Unhandled"
     assert response["Body"]["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in response["Body"]["errorMessage"]
     assert "going to sleep" in response["Log"]
     assert re.search(r"Z \S+ Task timed out after 1\.00 seconds\nEND RequestId", response["Log"])
 
-    following = emulator.invoke("fns.echo", stage="tight")
+    following = _first_answer(emulator, "tight")
     assert "FunctionError" not in following
     assert "Init Duration" in following["Log"]
 
 
 def test_memory_limit_kills_the_environment(emulator: Emulator) -> None:
-    emulator.invoke("fns.version", stage="tight")  # warm, so the allocation is the only growth
-    response = emulator.invoke("fns.allocate", stage="tight", mb=300)
+    # The `small` stage: 128 MB like `tight`, but a timeout that a slow allocation on a busy machine cannot hit.
+    emulator.invoke("fns.version", stage="small")  # warm, so the allocation is the only growth
+    response = emulator.invoke("fns.allocate", stage="small", mb=300)
 
     assert response["FunctionError"] == "Unhandled"
     assert response["Body"]["errorType"] == "Runtime.OutOfMemory"
     assert "Runtime exited with error: signal: killed" in response["Body"]["errorMessage"]
     assert "Max Memory Used: 128 MB" in response["Log"]
 
-    following = emulator.invoke("fns.allocate", stage="tight", mb=10)
+    following = emulator.invoke("fns.allocate", stage="small", mb=10)
     assert following["Body"] == 10 * 1024 * 1024
     assert "Init Duration" in following["Log"]
 
@@ -96,14 +110,14 @@ def test_memory_limit_kills_the_environment(emulator: Emulator) -> None:
     ],
 )
 def test_crash_is_a_runtime_exit_error(emulator: Emulator, command: str, reason: str) -> None:
-    response = emulator.invoke(command, stage="tight")
+    response = emulator.invoke(command, stage="small")
 
     assert response["FunctionError"] == "Unhandled"
     assert response["Body"]["errorType"] == "Runtime.ExitError"
     assert response["Body"]["errorMessage"].endswith(f"Runtime exited with error: {reason}")
     assert f"Runtime exited with error: {reason}\nRuntime.ExitError\nEND RequestId" in response["Log"]
 
-    following = emulator.invoke("fns.echo", stage="tight")
+    following = emulator.invoke("fns.echo", stage="small")
     assert "FunctionError" not in following
     assert "Init Duration" in following["Log"]
 

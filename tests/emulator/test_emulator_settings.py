@@ -44,7 +44,7 @@ def test_generated_settings_module_is_zappas_own_output(project: Path, stages: d
 
 
 def test_stage_configs_follow_extends_and_zappa_defaults(stages: dict) -> None:
-    assert set(stages) == {"base", "local", "tight", "secret"}
+    assert set(stages) == {"base", "local", "tight", "small", "secret"}
     tight = stages["tight"]
     assert tight["function_name"] == "emu-fixture-tight"
     assert (tight["timeout_seconds"], tight["memory_size"]) == (1, 128)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,8 +32,9 @@ from reliability_harness import (
 
 from dev.postgres import EmbeddedPostgres
 
-# DB_CONNECT_TIMEOUT (5 s) bounds a connection attempt; a refused connection fails at once. Margin for a busy CI.
-UNREACHABLE_WITHIN_SECONDS = 8.0
+# DB_CONNECT_TIMEOUT (5 s) bounds a connection attempt; a refused connection fails at once. The deadline only
+# catches a hang; it is no speed goal (those are in `make bench`).
+UNREACHABLE_DEADLINE = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_restart_between_invocations_is_survived_by_the_warm_environment(
     assert "Init Duration" not in current.log
 
 
-def test_stopped_database_gives_a_clear_error_in_bounded_time_and_the_emulator_keeps_serving(
+def test_stopped_database_gives_a_clear_error_and_the_emulator_keeps_serving(
     outage, own_postgres: EmbeddedPostgres
 ) -> None:
     emulator, project, _ = outage
@@ -112,20 +112,19 @@ def test_stopped_database_gives_a_clear_error_in_bounded_time_and_the_emulator_k
 
     own_postgres.stop(mode="fast")
 
-    down = invoke_http(emulator.url, APP_FUNCTION, {"command": "run.run_alembic_current"})
+    # A generous deadline, not a speed goal: a refused connection fails at once, a silent one after
+    # DB_CONNECT_TIMEOUT; a hang would end the request with a socket timeout.
+    down = invoke_http(emulator.url, APP_FUNCTION, {"command": "run.run_alembic_current"}, timeout=UNREACHABLE_DEADLINE)
     assert down.status == 200 and down.function_error == "Unhandled", down.describe()
     error = down.json()
     assert error["errorType"] == "DatabaseUnreachableError"
     where = f"postgresql+psycopg2://postgres@127.0.0.1:{own_postgres.port}/outage"
     assert f"cannot reach the database at {where}" in error["errorMessage"]
     assert "Is PostgreSQL running" in error["errorMessage"]
-    assert down.seconds < UNREACHABLE_WITHIN_SECONDS, f"took {down.seconds:.1f} s"
 
-    started = time.monotonic()
-    run = invoke_cli(project, emulator.url, "run.run_alembic_upgrade")
+    run = invoke_cli(project, emulator.url, "run.run_alembic_upgrade", timeout=UNREACHABLE_DEADLINE)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Error: Unhandled error in run.run_alembic_upgrade: DatabaseUnreachableError: cannot reach" in run.stderr
-    assert time.monotonic() - started < UNREACHABLE_WITHIN_SECONDS + 2
 
     assert emulator.health()["status"] == "ok"
     app_health = invoke_http(emulator.api_url, method="GET", path="/health", body=None)

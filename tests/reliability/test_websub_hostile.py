@@ -10,7 +10,6 @@ Invariants proven here, on real PostgreSQL:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -198,9 +197,7 @@ def test_xml_attacks_are_rejected_even_when_signed(websub, canary, attack) -> No
     canary_url, hits = canary
     body = _attacks(canary_url)[attack].encode()
     before = snapshot()
-    started = time.perf_counter()
     response = client.post(f"/websub/{CHANNEL}", data=body, headers=signed_headers(body, SECRET, CHANNEL))
-    elapsed = time.perf_counter() - started
     if attack == "xinclude":
         # Not a DTD attack: a feed without entries is valid and stores nothing; XInclude is never processed.
         assert response.status_code == 200
@@ -208,7 +205,6 @@ def test_xml_attacks_are_rejected_even_when_signed(websub, canary, attack) -> No
     else:
         assert response.status_code == 400, response.get_data(as_text=True)
         assert "unsafe XML" in response.get_json()["error"]
-    assert elapsed < 2.0, f"{attack} took {elapsed:.2f}s: something was expanded"
     assert hits == [], f"the parser fetched {hits}"
     assert snapshot() == before
 
