@@ -56,14 +56,14 @@ def test_downgrade_that_forgets_a_column(bad_app, head) -> None:
         roundtrip("bad0c0de0001", head)
     message = str(caught.value)
     assert "revision bad0c0de0001" in message
-    assert "does not restore the schema" in message and "public.videos.like_count was added" in message
+    assert "does not restore the schema" in message and "public.videos.fixture_like_count was added" in message
 
 
 @pytest.mark.parametrize("bad_app", ["downgrade_forgets_column"], indirect=True)
 def test_downgrade_leaves_no_trace_names_the_revision(bad_app) -> None:
     from yt_pubsub_handler.extensions import db
 
-    expected = pytest.raises(pytest.fail.Exception, match=r"revision bad0c0de0001: .*like_count")
+    expected = pytest.raises(pytest.fail.Exception, match=r"revision bad0c0de0001: .*fixture_like_count")
     with db.engine.connect() as conn, alembic_runner_for(bad_app, conn) as runner, expected:
         downgrade_leaves_no_trace(runner, conn)
 
@@ -73,7 +73,7 @@ def test_enum_type_left_behind(bad_app, head) -> None:
     with pytest.raises(RoundTripError) as caught:
         roundtrip("bad0c0de0002", head)
     message = str(caught.value)
-    assert "revision bad0c0de0002" in message and "enums: public.video_kind was added" in message
+    assert "revision bad0c0de0002" in message and "enums: public.fixture_video_kind was added" in message
 
 
 @pytest.mark.parametrize("bad_app", ["not_null_without_default"], indirect=True)
@@ -109,5 +109,5 @@ def test_model_change_without_revision(bad_app, head) -> None:
     expected = pytest.raises(AlembicTestFailure, match="out of sync")
     with db.engine.connect() as conn, alembic_runner_for(bad_app, conn) as runner, expected:
         model_definitions_match_ddl(runner)
-    with pytest.raises(migrator.ModelDriftError, match=rf"head {head}.*view_count"):
+    with pytest.raises(migrator.ModelDriftError, match=rf"head {head}.*fixture_view_count"):
         migrator.check()

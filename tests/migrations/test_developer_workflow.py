@@ -14,7 +14,8 @@ checks on the extended history, called as the functions the suite itself runs:
   path's after each step.
 
 Safe changes pass every check. Unsafe ones fail, and the failure names the revision and says how to fix it or
-how to accept it with a reason.
+how to accept it with a reason. Everything the test adds to the models is named ``workflow_probe*``, so it runs
+the same on a checkout where the team has added its own columns, tables, indexes and types.
 """
 
 from __future__ import annotations
@@ -69,19 +70,30 @@ def _append(code: str) -> Callable[[str], str]:
 REVIEW_HINT = re.compile(r"^    # REVIEW:.*?Then delete this comment\.\n", re.MULTILINE | re.DOTALL)
 
 
+def _statement(revision: str, call: str) -> str:
+    """The whole ``op.<call>(...)`` statement at the top level of a function body, however ruff wrapped it."""
+    start = revision.find(f"\n    op.{call}(")
+    assert start >= 0, f"autogenerate wrote no op.{call}:\n{revision}"
+    depth, end = 0, start + 1
+    for end in range(start + 1, len(revision)):
+        depth += {"(": 1, ")": -1}.get(revision[end], 0)
+        if depth == 0 and revision[end] == ")":
+            break
+    return revision[start + 1 : end + 2]  # through ")\n"
+
+
 def _index_concurrently(revision: str) -> str:
     """The reviewer's edit for an index on a table that has rows (the pattern the template's hint shows)."""
     assert REVIEW_HINT.search(revision), "the template did not point the reviewer at CONCURRENTLY"
     revision = REVIEW_HINT.sub("", revision)
-    create = re.search(r"^    op\.create_index\((.+), unique=False\)\n", revision, re.MULTILINE)
-    drop = re.search(r"^    op\.drop_index\((.+)\)\n", revision, re.MULTILINE)
-    assert create and drop, f"autogenerate did not write create_index/drop_index as expected:\n{revision}"
-    name, table = re.match(r'"(\w+)", "(\w+)"', create.group(1)).groups()
+    create, drop = _statement(revision, "create_index"), _statement(revision, "drop_index")
+    name, table = re.search(r'create_index\(\s*"(\w+)",\s*"(\w+)"', create).groups()
+    columns = re.search(r"(\[[^]]*\])", create).group(1)
     up = (
         "    with op.get_context().autocommit_block():\n"
         "        op.execute(\"SET lock_timeout = '5s'\")\n"
         f'        op.drop_index("{name}", table_name="{table}", postgresql_concurrently=True, if_exists=True)\n'
-        f"        op.create_index({create.group(1)}, postgresql_concurrently=True, if_not_exists=True)\n"
+        f'        op.create_index("{name}", "{table}", {columns}, postgresql_concurrently=True, if_not_exists=True)\n'
         '        op.execute("RESET lock_timeout")\n'
     )
     down = (
@@ -90,21 +102,19 @@ def _index_concurrently(revision: str) -> str:
         f'        op.drop_index("{name}", table_name="{table}", postgresql_concurrently=True, if_exists=True)\n'
         '        op.execute("RESET lock_timeout")\n'
     )
-    return revision.replace(create.group(0), up).replace(drop.group(0), down)
+    return revision.replace(create, up).replace(drop, down)
 
 
 def _create_and_drop_the_enum_type(revision: str) -> str:
     """The reviewer's edit for a new enum on an existing table: add_column does not create the type."""
     assert REVIEW_HINT.search(revision), "the template did not point the reviewer at the enum type"
     revision = REVIEW_HINT.sub("", revision)
-    add = re.search(r'^    op\.add_column\(.*(sa\.Enum\([^)]*name="(\w+)"\)).*\n', revision, re.MULTILINE)
-    drop = re.search(r"^    op\.drop_column\(.+\)\n", revision, re.MULTILINE)
-    assert add and drop, f"autogenerate did not write add_column/drop_column as expected:\n{revision}"
-    enum, name = add.groups()
-    revision = revision.replace(add.group(0), f"    {enum}.create(op.get_bind(), checkfirst=False)\n" + add.group(0))
-    return revision.replace(
-        drop.group(0), drop.group(0) + f'    sa.Enum(name="{name}").drop(op.get_bind(), checkfirst=False)\n'
-    )
+    add, drop = _statement(revision, "add_column"), _statement(revision, "drop_column")
+    enum = re.search(r'sa\.Enum\([^)]*name="(\w+)"\)', add)
+    assert enum, f"no new enum type in {add}"
+    create = f"    {enum.group(0)}.create(op.get_bind(), checkfirst=False)\n"
+    drop_type = f'    sa.Enum(name="{enum.group(1)}").drop(op.get_bind(), checkfirst=False)\n'
+    return revision.replace(add, create + add).replace(drop, drop + drop_type)
 
 
 @dataclass(frozen=True)
@@ -116,15 +126,15 @@ class Change:
 
 SAFE = {
     "nullable_bigint_column": Change(
-        "add videos.duration_seconds",
-        _video_column("duration_seconds: Mapped[int | None] = mapped_column(sa.BigInteger)"),
+        "add videos.workflow_probe_seconds",
+        _video_column("workflow_probe_seconds: Mapped[int | None] = mapped_column(sa.BigInteger)"),
     ),
     "table_with_a_foreign_key_to_channels": Change(
-        "add playlists",
+        "add workflow_probe_playlists",
         _append(
             """
-class Playlist(db.Model):
-    __tablename__ = "playlists"
+class WorkflowProbePlaylist(db.Model):
+    __tablename__ = "workflow_probe_playlists"
 
     id: Mapped[str] = mapped_column(sa.String(34), primary_key=True)
     channel_id: Mapped[str] = mapped_column(
@@ -140,22 +150,26 @@ class Playlist(db.Model):
     ),
     "index_built_concurrently": Change(
         "index videos by updated_at",
-        _append('sa.Index("ix_videos_updated_at", Video.updated_at)'),
+        _append('sa.Index("ix_videos_workflow_probe", Video.updated_at)'),
         review=_index_concurrently,
     ),
     "enum_type_for_a_new_column": Change(
-        "add videos.kind",
-        _video_column('kind: Mapped[str | None] = mapped_column(sa.Enum("upload", "live", name="video_kind"))'),
+        "add videos.workflow_probe_kind",
+        _video_column(
+            'workflow_probe_kind: Mapped[str | None] = mapped_column(sa.Enum("a", "b", name="workflow_probe_kind"))'
+        ),
         review=_create_and_drop_the_enum_type,
     ),
 }
 
 UNSAFE = {
     "not_null_without_default": Change(
-        "add videos.view_count", _video_column("view_count: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)")
+        "add videos.workflow_probe_required",
+        _video_column("workflow_probe_required: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)"),
     ),
     "plain_integer": Change(
-        "add videos.like_count", _video_column("like_count: Mapped[int | None] = mapped_column(sa.Integer)")
+        "add videos.workflow_probe_count",
+        _video_column("workflow_probe_count: Mapped[int | None] = mapped_column(sa.Integer)"),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""add videos.view_count and videos.like_count (BAD: the downgrade forgets like_count)
+"""add videos.fixture_view_count and videos.fixture_like_count (BAD: the downgrade forgets fixture_like_count)
 
 Revision ID: bad0c0de0001
 Revises: (the head of the history under test, set when the case is assembled)
@@ -14,9 +14,9 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column("videos", sa.Column("view_count", sa.BigInteger(), nullable=True))
-    op.add_column("videos", sa.Column("like_count", sa.BigInteger(), nullable=True))
+    op.add_column("videos", sa.Column("fixture_view_count", sa.BigInteger(), nullable=True))
+    op.add_column("videos", sa.Column("fixture_like_count", sa.BigInteger(), nullable=True))
 
 
 def downgrade():
-    op.drop_column("videos", "view_count")
+    op.drop_column("videos", "fixture_view_count")

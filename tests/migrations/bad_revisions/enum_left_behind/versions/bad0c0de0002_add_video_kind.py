@@ -1,4 +1,4 @@
-"""add videos.kind with a video_kind enum (BAD: the downgrade leaves the enum type behind)
+"""add videos.fixture_kind with a fixture_video_kind enum (BAD: the downgrade leaves the enum type behind)
 
 Revision ID: bad0c0de0002
 Revises: (the head of the history under test, set when the case is assembled)
@@ -13,13 +13,13 @@ down_revision = None  # re-parented onto the current head when the case is assem
 branch_labels = None
 depends_on = None
 
-video_kind = postgresql.ENUM("upload", "live", "short", name="video_kind", create_type=False)
+video_kind = postgresql.ENUM("upload", "live", "short", name="fixture_video_kind", create_type=False)
 
 
 def upgrade():
     video_kind.create(op.get_bind(), checkfirst=False)
-    op.add_column("videos", sa.Column("kind", video_kind, nullable=True))
+    op.add_column("videos", sa.Column("fixture_kind", video_kind, nullable=True))
 
 
 def downgrade():
-    op.drop_column("videos", "kind")
+    op.drop_column("videos", "fixture_kind")

@@ -14,9 +14,9 @@ depends_on = None
 
 def upgrade():
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.create_index("ix_videos_title", "videos", ["title"])
+    op.create_index("ix_videos_fixture_title", "videos", ["title"])
 
 
 def downgrade():
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.drop_index("ix_videos_title", table_name="videos")
+    op.drop_index("ix_videos_fixture_title", table_name="videos")

@@ -1,4 +1,4 @@
-"""add videos.duration_seconds NOT NULL (BAD: no default, no backfill, and the table has rows)
+"""add videos.fixture_duration_seconds NOT NULL (BAD: no default, no backfill, and the table has rows)
 
 Revision ID: bad0c0de0003
 Revises: (the head of the history under test, set when the case is assembled)
@@ -14,8 +14,8 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column("videos", sa.Column("duration_seconds", sa.Integer(), nullable=False))
+    op.add_column("videos", sa.Column("fixture_duration_seconds", sa.Integer(), nullable=False))
 
 
 def downgrade():
-    op.drop_column("videos", "duration_seconds")
+    op.drop_column("videos", "fixture_duration_seconds")
