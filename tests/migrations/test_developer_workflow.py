@@ -70,16 +70,19 @@ def _append(code: str) -> Callable[[str], str]:
 REVIEW_HINT = re.compile(r"^    # REVIEW:.*?Then delete this comment\.\n", re.MULTILINE | re.DOTALL)
 
 
-def _statement(revision: str, call: str) -> str:
-    """The whole ``op.<call>(...)`` statement at the top level of a function body, however ruff wrapped it."""
-    start = revision.find(f"\n    op.{call}(")
-    assert start >= 0, f"autogenerate wrote no op.{call}:\n{revision}"
-    depth, end = 0, start + 1
-    for end in range(start + 1, len(revision)):
-        depth += {"(": 1, ")": -1}.get(revision[end], 0)
-        if depth == 0 and revision[end] == ")":
-            break
-    return revision[start + 1 : end + 2]  # through ")\n"
+def _statement(revision: str, call: str, naming: str = "workflow_probe") -> str:
+    """The whole ``op.<call>(...)`` statement that names ``naming``, however ruff wrapped it."""
+    start = -1
+    while (start := revision.find(f"\n    op.{call}(", start + 1)) >= 0:
+        depth, end = 0, start + 1
+        for end in range(start + 1, len(revision)):
+            depth += {"(": 1, ")": -1}.get(revision[end], 0)
+            if depth == 0 and revision[end] == ")":
+                break
+        statement = revision[start + 1 : end + 2]  # through ")\n"
+        if naming in statement:
+            return statement
+    raise AssertionError(f"autogenerate wrote no op.{call} naming {naming}:\n{revision}")
 
 
 def _index_concurrently(revision: str) -> str:
@@ -217,10 +220,16 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path, pg_admin_url: str) -> Iterator[Workspace]:
-    """A copy of the repository's tracked files, as a fresh clone has them."""
+    """A copy of the checkout as it is, not yet committed revisions included (git's files minus the ignored ones)."""
     root = tmp_path / "repo"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    for name in filter(None, tracked.stdout.split("\0")):
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.split("\0")):
         source = REPO_ROOT / name
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
