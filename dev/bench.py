@@ -145,7 +145,10 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     out = []
     for r in reports:
         hold = r.longest
-        lock = f"{hold.mode_name} on {hold.table}, taken by `{hold.statement}`" if hold else "no blocking lock taken"
+        lock = "no blocking lock taken"
+        if hold:
+            statement = hold.statement if len(hold.statement) <= 60 else hold.statement[:57] + "..."
+            lock = f"{hold.mode_name} on {hold.table}, taken by `{statement}`"
         within = "ok" if r.max_hold_ms <= budget_ms else "OVER BUDGET"
         out.append(
             (
