@@ -3,41 +3,20 @@
 pytest-alembic defaults to an in-memory SQLite engine and knows nothing about Flask; our ``env.py`` reads
 ``current_app`` (engine URL, metadata), so every test here runs inside ``app.app_context()`` (the recipe from
 Flask-Migrate issue 354). ``alembic_engine`` yields a *Connection*, not an Engine: ``env.py`` passes
-``config.attributes["connection"]`` straight to ``context.configure``, which rejects an Engine.
-
-Our revisions use ``autocommit_block()`` (CREATE INDEX CONCURRENTLY), which Alembic only allows when it owns the
-connection's transactions. pytest-alembic reuses one connection across runs and its read-only runs (``current``)
-leave an autobegun transaction open, which Alembic then takes for a caller's transaction. ``alembic_runner`` is
-overridden to settle (commit) the connection around every run; each test has its own throwaway database.
-
-``MIGRATIONS_DIR`` in the environment points the whole kit at another migrations directory (a bad-revision
-fixture, a branch under review), e.g. ``MIGRATIONS_DIR=/tmp/x make check-migrations``.
+``config.attributes["connection"]`` straight to ``context.configure``, which rejects an Engine. The helpers the
+tests import (the history under test, the settling runner) are in history_under_test.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic.config import Config as AlembicConfig
 from flask import Flask
-from pytest_alembic import runner as alembic_runner_context
-from pytest_alembic.config import Config as PytestAlembicConfig
-from pytest_alembic.executor import CommandExecutor
+from history_under_test import alembic_config_for, alembic_runner_for, migrations_dir
 from pytest_alembic.runner import MigrationContext
 from sqlalchemy.engine import Connection
-
-
-def migrations_dir() -> str:
-    """The migrations directory under test: $MIGRATIONS_DIR, else the project's."""
-    from yt_pubsub_handler import MIGRATIONS_DIR
-
-    return str(Path(os.environ.get("MIGRATIONS_DIR") or MIGRATIONS_DIR).resolve())
 
 
 @pytest.fixture
@@ -51,7 +30,7 @@ def migrations_app(make_app) -> Iterator[Flask]:
 @pytest.fixture
 def alembic_config(migrations_app: Flask) -> AlembicConfig:
     """Flask-Migrate's own Alembic config (alembic.ini, script location) for the directory under test."""
-    return _alembic_config(migrations_app)
+    return alembic_config_for(migrations_app)
 
 
 @pytest.fixture
@@ -63,50 +42,10 @@ def alembic_engine(migrations_app: Flask) -> Iterator[Connection]:
         yield conn
 
 
-def _settle(conn: Any) -> None:
-    if isinstance(conn, Connection) and conn.in_transaction() and not conn.in_nested_transaction():
-        conn.commit()
-
-
-class _SettlingExecutor(CommandExecutor):
-    """Commits the shared connection before and after each env.py run, so Alembic owns every transaction."""
-
-    def _run_env(self, fn: Any, revision: str | None = None) -> None:
-        conn = self.alembic_config.attributes.get("connection")
-        _settle(conn)
-        try:
-            super()._run_env(fn, revision)
-        finally:
-            _settle(conn)
-
-    def execute_fn(self, fn: Any) -> None:
-        conn = self.alembic_config.attributes.get("connection")
-        _settle(conn)
-        try:
-            super().execute_fn(fn)
-        finally:
-            _settle(conn)
-
-
-def _alembic_config(app: Flask) -> AlembicConfig:
-    config = app.extensions["migrate"].migrate.get_config(app.config["MIGRATIONS_DIR"])
-    config.attributes["configure_logger"] = False  # keep pytest's log capture working
-    return config
-
-
-@contextmanager
-def alembic_runner_for(app: Flask, conn: Connection, config: AlembicConfig | None = None) -> Iterator[MigrationContext]:
-    """A pytest-alembic runner over ``conn`` for ``app``'s migrations, with the settling executor."""
-    raw = PytestAlembicConfig.from_raw_config(config or _alembic_config(app))
-    with alembic_runner_context(config=raw, engine=conn) as context:
-        fields = {f.name: getattr(context.command_executor, f.name) for f in dataclasses.fields(CommandExecutor)}
-        yield dataclasses.replace(context, command_executor=_SettlingExecutor(**fields))
-
-
 @pytest.fixture
 def alembic_runner(
     migrations_app: Flask, alembic_config: AlembicConfig, alembic_engine: Connection
 ) -> Iterator[MigrationContext]:
-    """pytest-alembic's runner, with the settling executor (see the module docstring)."""
+    """pytest-alembic's runner, with the settling executor (history_under_test.py says why)."""
     with alembic_runner_for(migrations_app, alembic_engine, alembic_config) as runner:
         yield runner

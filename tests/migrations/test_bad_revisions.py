@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import alembic_runner_for, migrations_dir
 from fixture_history import assemble as assemble_history
 from fixture_history import head_of
+from history_under_test import alembic_runner_for, migrations_dir
 from migration_roundtrip import RoundTripError, roundtrip
 from pytest_alembic.plugin.error import AlembicTestFailure
 from pytest_alembic.tests import test_model_definitions_match_ddl as model_definitions_match_ddl

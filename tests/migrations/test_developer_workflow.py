@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import alembic_runner_for
 from fixture_history import REPO_ROOT, chain_of, head_of
+from history_under_test import alembic_runner_for
 from migration_roundtrip import RoundTripError, roundtrip
 from pytest_alembic.tests import default as pytest_alembic_default
 from snapshot import catalog_snapshot, diff_snapshots

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import migrations_dir
 from fixture_history import assemble, chain_of
+from history_under_test import migrations_dir
 
 from dev import migration_lint
 from dev.migration_lint import AllowEntry, Finding

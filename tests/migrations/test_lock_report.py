@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import migrations_dir
 from fixture_history import assemble, chain_of
+from history_under_test import migrations_dir
 
 from dev import lock_report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from conftest import migrations_dir
+from history_under_test import migrations_dir
 from migration_roundtrip import roundtrip
 from shipped_history import AFTER_UPGRADE
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from conftest import migrations_dir
+from history_under_test import migrations_dir
 from snapshot import catalog_snapshot, diff_snapshots
 from sqlalchemy.engine import make_url
 
