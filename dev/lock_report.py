@@ -114,17 +114,18 @@ class LockRecorder:
 
     After each statement (``after_cursor_execute``) the connection reads its own granted locks from ``pg_locks``
     (``pid = pg_backend_pid()``), so no hold is too short to see. A lock taken inside a transaction is held until
-    the transaction ends, so a hold runs from the start of the statement after which it was first seen to COMMIT
-    or ROLLBACK: exact, whatever the load on the machine. A statement in an autocommit block would release its
-    locks before they could be read, so it is run inside ``BEGIN`` ... ``COMMIT`` of its own (what PostgreSQL
-    does implicitly for a lone statement anyway) and measured per statement; the few statements PostgreSQL
-    refuses in a transaction block run unchanged (see ``_OUTSIDE_TRANSACTION``).
+    the transaction ends, so a hold runs from the start of the statement after which it was first seen to the
+    moment COMMIT or ROLLBACK is issued (SQLAlchemy's ``commit``/``rollback`` events): exact, whatever the load
+    on the machine, short only of the COMMIT's own round trip. A statement in an autocommit block would release
+    its locks before they could be read, so it is run inside ``BEGIN`` ... ``COMMIT`` of its own (what PostgreSQL
+    does implicitly for a lone statement anyway) and measured per statement, up to its COMMIT's return; the few
+    statements PostgreSQL refuses in a transaction block run unchanged (see ``_OUTSIDE_TRANSACTION``).
 
     ``tables`` maps the OIDs of the tables that existed before the revision to their names.
     """
 
     def __init__(self, engine: Engine, tables: dict[int, str]):
-        self.engine, self.tables = engine, tables
+        self.tables = tables
         self.holds: list[LockHold] = []
         self._states: dict[int, _ConnectionState] = {}
         self._listeners: list[tuple[Any, str, Callable[..., Any]]] = [
