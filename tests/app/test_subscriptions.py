@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
@@ -201,3 +202,49 @@ def test_renew_with_nothing_due_sends_nothing(hub_app, hub) -> None:
         result = subscriptions.renew_subscriptions()
     assert (result["renewed"], result["failed"], result["checked"]) == ([], [], 0)
     assert hub.requests == []
+
+
+def test_renewal_windows_come_from_the_environment(monkeypatch, make_app, hub, subscribed) -> None:
+    """Two hours ahead, and unverified after three: only the expired one and the one ending within 2 h are due."""
+    monkeypatch.setenv("WEBSUB_RENEW_WITHIN_SECONDS", str(2 * 3600))
+    monkeypatch.setenv("WEBSUB_RETRY_UNVERIFIED_SECONDS", str(3 * 3600))
+    app = make_app(WEBSUB_HUB_URL=hub.url)
+    now = datetime.now(UTC)
+    _renewal_fixture(subscribed, now)  # UCunverified was asked 2 h ago, UCdue ends in a day
+    subscribed("UCsoon000000000000000000", SubscriptionState.ACTIVE, expires_at=now + timedelta(hours=1))
+    with app.app_context():
+        result = subscriptions.renew_subscriptions(now=now)
+    assert result["renewed"] == ["UCexpired00000000000000b", "UCsoon000000000000000000"]
+
+
+@pytest.fixture
+def silent_hub() -> Iterator[str]:
+    """A hub that answers after 5 s (or when the test is over): inside the default read timeout, outside 0.5 s."""
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            done.wait(5)
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/subscribe"
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_hub_read_timeout_comes_from_the_environment(monkeypatch, make_app, silent_hub, query) -> None:
+    monkeypatch.setenv("WEBSUB_HUB_READ_TIMEOUT", "0.5")
+    app = make_app(WEBSUB_HUB_URL=silent_hub)
+    with app.app_context(), pytest.raises(subscriptions.HubError, match="timed out"):
+        subscriptions.subscribe(CHANNEL)
+    assert query("SELECT state FROM subscriptions") == [("pending",)]  # committed first, retried by the renewal
