@@ -127,9 +127,17 @@ def current() -> dict:
 
 
 def history() -> dict:
-    """Every revision, oldest first, with whether it is applied to this database."""
-    script, at = _inspect()
-    applied = {s.revision for s in _plan(script, "upgrade", at, None)} if at else set()
+    """Every revision, oldest first, with whether it is applied to this database.
+
+    Answers even when the database is at a revision ``migrations/`` does not have: that is when people need it.
+    """
+    script = _script()
+    with _connection() as conn:
+        at = _one(_current(conn))
+    try:
+        applied = {s.revision for s in _plan(script, "upgrade", at, None)} if at else set()
+    except RevisionError:
+        applied = set()
     revisions = [
         {
             "revision": s.revision,
@@ -140,7 +148,10 @@ def history() -> dict:
         }
         for s in reversed(list(script.walk_revisions()))
     ]
-    return {"action": "history", "current": at, "revisions": revisions}
+    result = {"action": "history", "current": at, "revisions": revisions}
+    if at is not None and not applied:
+        result["message"] = f"the database is at {at}, which {script.dir} does not have"
+    return result
 
 
 def check() -> dict:

@@ -312,4 +312,7 @@ def test_a_database_ahead_of_the_code_is_explained(make_app, history, tmp_path) 
         for call in (migrator.upgrade, migrator.downgrade, migrator.current):
             with pytest.raises(migrator.UnknownRevisionError, match=f"database is at revision {r3}, which"):
                 call()
+        listed = migrator.history()  # what the error says to look at still answers
+        assert (listed["current"], [r["applied"] for r in listed["revisions"]]) == (r3, [False, False])
+        assert "does not have" in listed["message"]
         assert migrator.upgrade(revision=f"base:{r2}", sql=True)["to_revision"] == r2  # offline needs no database
