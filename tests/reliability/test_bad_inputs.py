@@ -347,13 +347,13 @@ ROWS: dict[str, Row | Any] = {
         ("Error: Unhandled error in run.run_alembic_upgrade: UnknownRevisionError: unknown revision '0000deadbeef'",),
     ),
     "upgrade-to-an-older-revision": fn_error(
-        http({"command": UPGRADE, "revision": FIRST}), "MigrationError", "is below the current revision"
+        http({"command": UPGRADE, "revision": FIRST}), "WrongDirectionError", "is below the current revision"
     ),
     "downgrade-to-a-newer-revision": fn_error(
-        http({"command": DOWNGRADE, "revision": "head"}), "MigrationError", "is not below the current revision"
+        http({"command": DOWNGRADE, "revision": "head"}), "WrongDirectionError", "is not below the current revision"
     ),
     "range-without-sql": fn_error(
-        http({"command": UPGRADE, "revision": f"{FIRST}:head"}), "MigrationError", "only meaningful with sql=True"
+        http({"command": UPGRADE, "revision": f"{FIRST}:head"}), "BadRevisionError", "only meaningful with sql=True"
     ),
     "unknown-function-in-module": fn_error(http({"command": "run.no_such_function"}), "AttributeError", "no_such"),
     "unknown-module": fn_error(http({"command": "no_such_module.fn"}), "ModuleNotFoundError", "no_such_module"),
