@@ -151,14 +151,9 @@ def stage_config(project_dir: Path = PROJECT_ROOT, stage: str = STAGE) -> dict:
     return dataclasses.asdict(emulator_settings.stage_config(project_dir / SETTINGS_FILE, stage))
 
 
-def effective_env(project_dir: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``.env`` overlaid with the process environment (the environment wins, as with compose): see
-    :func:`dev.env_file.effective_env`."""
-    return env_file.effective_env(project_dir, environ)
-
-
 # Old names, kept while dev/sandbox moves to the modules that own them (dev.env_file, dev.health).
 read_env_file = env_file.read_env_file
+effective_env = env_file.effective_env
 
 
 def wait_healthy(url: str, exited: Callable[[], bool], timeout: float, interval: float = 0.1) -> str | None:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from emulator_harness import Emulator, cli_env, free_port
+from emulator_harness import REPO_ROOT, Emulator, cli_env, free_port
 
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 
@@ -132,3 +132,26 @@ def test_dev_invoke_unknown_stage(emulator: Emulator) -> None:
     run = dev_invoke(emulator.project_dir, "fns.version", "--stage", "nope")
     assert run.returncode == 1
     assert "stage 'nope' is not in the settings file" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("EMULATOR_PORT=9123", "9123"), ('export EMULATOR_PORT="9124"  # moved off 9000', "9124"), ("# none", "")],
+)
+def test_make_finds_a_moved_emulator_through_the_one_env_reader(tmp_path: Path, line: str, expected: str) -> None:
+    """make/sandbox.mk reads .env with dev/env_file.py (compose's rules: quotes, export, comments), not with sed."""
+    for name in ("Makefile", "make", ".venv", "dev"):
+        (tmp_path / name).symlink_to(REPO_ROOT / name)
+    (tmp_path / ".env").write_text(f"PGPORT=5433\n{line}\n")
+    env = {k: v for k, v in cli_env().items() if k not in ("EMULATOR_PORT", "AWS_ENDPOINT_URL_LAMBDA")}
+    show = "show-port: ; @echo port=$(SANDBOX_EMULATOR_PORT)"
+    run = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", show, "show-port"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"port={expected}"
