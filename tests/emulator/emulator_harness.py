@@ -83,11 +83,13 @@ class Emulator(client.EmulatorProcess):
             )
         return self.clients[key]
 
-    def invoke(self, command: str, stage: str = "local", log: bool = True, **payload: Any) -> dict[str, Any]:
-        """boto3 invoke of ``{"command": command, **payload}``; returns the response with ``Body`` (the decoded
-        payload) and ``Log`` (the decoded tail)."""
-        response = self.lambda_client().invoke(
-            FunctionName=f"emu-fixture-{stage}",
+    def invoke(
+        self, command: str, stage: str = "local", log: bool = True, function_name: str = "", **payload: Any
+    ) -> dict[str, Any]:
+        """boto3 invoke of ``{"command": command, **payload}`` on the fixture's ``stage`` (or ``function_name``);
+        returns boto3's response with ``Body`` (the decoded payload) and ``Log`` (the decoded tail)."""
+        response = self.lambda_client(read_timeout=120).invoke(
+            FunctionName=function_name or f"emu-fixture-{stage}",
             Payload=json.dumps(client.zappa_command(command, payload)),
             LogType="Tail" if log else "None",
         )
