@@ -20,7 +20,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from dev.guard import RemoteDatabaseError, check_database_url
@@ -185,37 +184,52 @@ def shutdown(servers: list[EmulatorHTTPServer]) -> None:
         server.server_close()
 
 
+class Stop(BaseException):
+    """SIGINT or SIGTERM arrived: raised in the main thread by the signal handler, wherever it is.
+
+    Raising (rather than setting an Event from the handler) cannot deadlock: the handler runs in the main thread
+    between two bytecodes, possibly inside ``Event.wait()`` while it holds the Event's lock.
+    """
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise Stop
+
+
 def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM: how `make emulator` (Ctrl-C), compose and the client stop it."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    """Sleep until SIGINT or SIGTERM (how `make emulator` (Ctrl-C), compose and the client stop it) raises Stop."""
+    while True:
+        signal.pause()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    project_dir = args.project_dir.resolve()
+    # From here on, SIGINT/SIGTERM raise Stop, even during start-up, so the cleanup below always runs.
+    previous = {signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    servers: list[EmulatorHTTPServer] = []
+    runtime: Runtime | None = None
     try:
         pass_env, missing = passed_environment(args.pass_env if args.pass_env is not None else DEFAULT_PASS_ENV)
         probe = memory_probe(args.memory_probe)
-        registry = load_registry(args, project_dir, pass_env)
+        registry = load_registry(args, args.project_dir.resolve(), pass_env)
         endpoint = f"http://{args.host}:{args.port}"
         runtime = Runtime(
             registry, args.max_concurrency, endpoint_url=endpoint, log_sink=console_log_sink(), memory_probe=probe
         )
-        try:
-            servers = serve(runtime, args)
-        except StartupError:
-            runtime.close()
-            raise
+        servers = serve(runtime, args)
+        print(banner(args, registry, endpoint, pass_env, missing, probe is memory.proc_peak_mb), flush=True)
+        wait_for_signal()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(banner(args, registry, endpoint, pass_env, missing, probe is memory.proc_peak_mb), flush=True)
-    wait_for_signal()
-    shutdown(servers)
-    runtime.close()
+    except Stop:
+        pass
+    finally:
+        for signum, handler in previous.items():  # a second Ctrl-C during the cleanup just ends the process
+            signal.signal(signum, handler)
+        shutdown(servers)
+        if runtime is not None:
+            runtime.close()
     return 0
 
 
