@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import sys
 from pathlib import Path
@@ -197,9 +198,23 @@ def _raise_stop(signum: int, frame: object) -> None:
 
 
 def wait_for_signal() -> None:
-    """Sleep until SIGINT or SIGTERM (how `make emulator` (Ctrl-C), compose and the client stop it) raises Stop."""
-    while True:
-        signal.pause()
+    """Sleep until SIGINT or SIGTERM (how `make emulator` (Ctrl-C), compose and the client stop it) raises Stop.
+
+    The kernel may deliver the signal to any thread, and only the one it interrupts wakes up; the main thread would
+    sleep on in ``signal.pause()``. The wakeup fd is written whichever thread got it, so the main thread waits on
+    that, then runs the Python handler.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd)
+    try:
+        while True:
+            select.select([read_fd], [], [])
+            os.read(read_fd, 512)
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def main(argv: list[str] | None = None) -> int:
