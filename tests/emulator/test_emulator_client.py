@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from emulator_harness import FIXTURE_PROJECT, Emulator, copy_project, fixture_env, start_refused
 
+from dev.emulator import __main__ as emulator_main
 from dev.emulator import client
 from dev.health import NotHealthy, wait_healthy
 from dev.ports import free_port, port_in_use
@@ -119,3 +122,39 @@ def test_port_helper() -> None:
         listener.bind(("127.0.0.1", port))
         listener.listen()
         assert port_in_use(port)
+
+
+class _Fallback(BaseException):
+    """The test's own way out, so a broken wait fails instead of hanging."""
+
+
+def _raise_fallback(signum: int, frame: object) -> None:
+    raise _Fallback
+
+
+def test_a_signal_taken_by_another_thread_still_stops_the_emulator() -> None:
+    """The kernel may hand SIGTERM to any thread; the emulator's main thread must wake up all the same (it once slept
+    on until the client's SIGKILL, 10 s later)."""
+    main_thread = threading.get_ident()
+    done = threading.Event()
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, emulator_main._raise_stop),
+        signal.SIGUSR1: signal.signal(signal.SIGUSR1, _raise_fallback),
+    }
+
+    def other_thread() -> None:
+        time.sleep(1)  # let the main thread get into its wait first
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # delivered to this thread, not the main one
+        if not done.wait(60):
+            signal.pthread_kill(main_thread, signal.SIGUSR1)
+
+    helper = threading.Thread(target=other_thread, daemon=True)
+    try:
+        helper.start()
+        with pytest.raises(emulator_main.Stop):
+            emulator_main.wait_for_signal()
+    finally:
+        done.set()
+        helper.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
