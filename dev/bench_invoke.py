@@ -12,8 +12,6 @@ no-op). Starts its own emulator on free ports, so a running ``make emulator`` is
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
 import re
@@ -25,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dev.postgres import free_port
-from dev.services import wait_healthy
+from dev.emulator import client
+from dev.emulator.settings import stage_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -35,64 +33,34 @@ STAGE = "local"
 COMMAND = "run.run_alembic_upgrade"
 
 
-class BenchEmulator:
-    """``python -m dev.emulator`` on a free port, without the API front."""
-
-    def __init__(self, console: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(console, "ab") as out:
-            self.proc = subprocess.Popen(
-                [PY, "-m", "dev.emulator", "--project-dir", str(ROOT), "--port", str(self.port), "--no-api"],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        outcome = wait_healthy(f"{self.url}/health", lambda: self.proc.poll() is not None, 30, interval=0.05)
-        if outcome == "exited":
-            raise SystemExit(f"the emulator exited ({self.proc.returncode}); see {console}")
-        if outcome == "timeout":
-            self.stop()
-            raise SystemExit(f"the emulator did not start; see {console}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def _function_name() -> str:
-    from dev.invoke import function_name
-
-    settings = json.loads((ROOT / "zappa_settings.json").read_text())
-    return function_name(settings, STAGE, ROOT)
+def start_emulator(console: Path) -> client.EmulatorProcess:
+    """``python -m dev.emulator`` for this project on a free port, without the API front; its console appended."""
+    try:
+        return client.start("--project-dir", str(ROOT), log=console, api=False, timeout=60)
+    except client.EmulatorStartError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 REPORTED: list[float] = []  # the REPORT line's Duration of each call, seconds: the function's own time
 
 
-def _invoke_once(conn: http.client.HTTPConnection, name: str) -> float:
+def _invoke_once(lambda_client: client.LambdaClient, name: str) -> float:
     """One RequestResponse invoke with the log tail, as ``zappa invoke`` asks; wall seconds. Fails loudly."""
-    body = json.dumps({"command": COMMAND}).encode()
     started = time.perf_counter()
-    conn.request(
-        "POST",
-        f"/2015-03-31/functions/{name}/invocations",
-        body=body,
-        headers={"X-Amz-Invocation-Type": "RequestResponse", "X-Amz-Log-Type": "Tail"},
-    )
-    response = conn.getresponse()
-    payload = response.read()
+    answer = lambda_client.invoke(name, client.zappa_command(COMMAND))
     elapsed = time.perf_counter() - started
-    if response.status != 200 or response.getheader("X-Amz-Function-Error"):
-        raise SystemExit(f"invoke failed ({response.status}): {payload[:500]!r}")
-    tail = base64.b64decode(response.getheader("X-Amz-Log-Result") or "").decode(errors="replace")
-    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", tail, re.MULTILINE)
+    if not answer.ok:
+        raise SystemExit(f"invoke failed: {answer.describe()[:800]}")
+    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", answer.log, re.MULTILINE)
     if match:
         REPORTED.append(float(match.group(1)) / 1000)
     return elapsed
+
+
+def _first_call(console: Path, name: str) -> float:
+    """A fresh emulator's first (cold) invocation, wall seconds."""
+    with start_emulator(console) as emulator:
+        return _invoke_once(emulator.client(), name)
 
 
 def _timed(cmd: list[str], env: dict[str, str], repeat: int) -> list[float]:
@@ -125,26 +93,19 @@ BASELINE = 3  # index of the `flask db upgrade` row: the ratios' denominator
 def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list[Row]:
     """Measure every path once, side by side, against DATABASE_URL (brought to head first)."""
     warm_count = max(warm_count, 50)
-    name = _function_name()
+    name = stage_config(ROOT / "zappa_settings.json", STAGE).function_name
     workdir = Path(tempfile.mkdtemp(prefix="bench-invoke-"))
     console = workdir / "emulator.log"
     try:
-        # Bring the database to head so every measured upgrade is a no-op, then measure cold starts.
-        emulator = BenchEmulator(console)
-        _invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name)
-        emulator.stop()
-        colds = []
-        for _ in range(cold_count):
-            emulator = BenchEmulator(console)
-            colds.append(_invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name))
-            emulator.stop()
+        _first_call(console, name)  # brings the database to head, so every measured upgrade is a no-op
+        colds = [_first_call(console, name) for _ in range(cold_count)]
 
-        emulator = BenchEmulator(console)
+        emulator = start_emulator(console)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300)
-            _invoke_once(conn, name)  # cold, not counted
+            lambda_client = emulator.client(keep_alive=True)
+            _invoke_once(lambda_client, name)  # cold, not counted
             REPORTED.clear()
-            warm = sorted(_invoke_once(conn, name) for _ in range(warm_count))
+            warm = sorted(_invoke_once(lambda_client, name) for _ in range(warm_count))
             inside = statistics.median(REPORTED) if REPORTED else float("nan")
             p50 = statistics.median(warm)
             p95 = statistics.quantiles(warm, n=20)[-1]

@@ -14,17 +14,16 @@ It is also the container's health probe, so the image needs nothing beyond Pytho
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import dataclasses
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dev.invoke import stage_settings
+from dev import env_file
+from dev.emulator import settings as emulator_settings
+from dev.health import NotHealthy, http_healthy
+from dev.health import wait_healthy as dev_health_wait
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +114,8 @@ def emulator_health_url(host: str = HOST, port: int = CONTAINER_PORTS.emulator) 
 
 
 def emulator_healthcheck(port: int = CONTAINER_PORTS.emulator, python: str = "python") -> list[str]:
-    """The probe compose and the Dockerfile run inside the container (the embedded mode calls ``http_healthy``)."""
+    """The probe compose and the Dockerfile run inside the container (the embedded mode calls
+    ``dev.health.http_healthy``)."""
     return [python, "-m", "dev.services", "health", emulator_health_url(HOST, port)]
 
 
@@ -143,55 +143,27 @@ def emulator_environment(db_url: str) -> dict[str, str]:
 
 
 def stage_config(project_dir: Path = PROJECT_ROOT, stage: str = STAGE) -> dict:
-    """The stage's settings from zappa_settings.json with ``extends`` applied (shallowly, as Zappa does)."""
-    return stage_settings(json.loads((project_dir / SETTINGS_FILE).read_text()), stage)
+    """The stage as Zappa resolves it (``extends``, defaults, function name), as a dict.
+
+    Prefer :func:`dev.emulator.settings.stage_config` (a typed ``FunctionConfig``); this shape is kept for callers
+    that read keys (``environment_variables``, ``runtime``).
+    """
+    return dataclasses.asdict(emulator_settings.stage_config(project_dir / SETTINGS_FILE, stage))
 
 
-def http_healthy(url: str, timeout: float = 2.0) -> bool:
-    """True when ``url`` answers 200; every failure (refused, timeout, 5xx) is just "not yet"."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+# Old names, kept while dev/sandbox moves to the modules that own them (dev.env_file, dev.health).
+read_env_file = env_file.read_env_file
+effective_env = env_file.effective_env
 
 
 def wait_healthy(url: str, exited: Callable[[], bool], timeout: float, interval: float = 0.1) -> str | None:
-    """Poll ``url`` until it answers 200 (None), its process has ``exited()`` ("exited"), or ``timeout`` s pass
-    ("timeout"): how every launcher of the emulator waits for it, each adding its own message and clean-up."""
-    deadline = time.monotonic() + timeout
-    while not http_healthy(url, timeout=1.0):
-        if exited():
-            return "exited"
-        if time.monotonic() > deadline:
-            return "timeout"
-        time.sleep(interval)
+    """Old form of :func:`dev.health.wait_healthy` (which raises with the log tail): None when healthy, else
+    ``"exited"`` or ``"timeout"``."""
+    try:
+        dev_health_wait(url, timeout=timeout, exited=exited, interval=interval)
+    except NotHealthy as exc:
+        return exc.reason
     return None
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a compose ``.env`` file, so the embedded mode honours the same file compose reads."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
-    return values
-
-
-def effective_env(project_dir: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``.env`` overlaid with the process environment (the environment wins, as with compose)."""
-    merged = read_env_file(project_dir / ".env")
-    merged.update(os.environ if environ is None else environ)
-    return merged
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,8 @@ onboard: $(STAMP) ## First day: check prerequisites, start the sandbox, migrate,
 # A sandbox moved off port 9000 (EMULATOR_PORT in the environment or .env) must still be what the invoke targets
 # (make/emulator.mk) reach: they find the emulator through AWS_ENDPOINT_URL_LAMBDA when it is set. Scoped to those
 # targets, so `make test` never sees it.
-SANDBOX_EMULATOR_PORT := $(or $(EMULATOR_PORT),$(shell sed -n 's/^EMULATOR_PORT=\([0-9]*\).*/\1/p' .env 2>/dev/null | tail -n 1))
+# .env is read by dev/env_file.py (python-dotenv, compose's rules), only when there is one.
+SANDBOX_EMULATOR_PORT := $(or $(EMULATOR_PORT),$(if $(wildcard .env),$(shell $(PY) -m dev.env_file get EMULATOR_PORT 2>/dev/null)))
 ifneq ($(SANDBOX_EMULATOR_PORT),)
 invoke invoke-upgrade invoke-downgrade invoke-current: export AWS_ENDPOINT_URL_LAMBDA ?= http://127.0.0.1:$(SANDBOX_EMULATOR_PORT)
 endif

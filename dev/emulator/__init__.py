@@ -2,14 +2,22 @@
 
 Layout follows SAM CLI's split (``samcli/local/lambda_service`` vs ``samcli/local/lambdafn``):
 
-- :mod:`.settings`   reads ``zappa_settings.json`` with Zappa's own code and writes each stage's ``zappa_settings.py``
-- :mod:`.registry`   maps Lambda function names to stage configurations
-- :mod:`.worker`     the execution environment (a separate process that imports ``zappa.handler``)
-- :mod:`.runtime`    pools of warm environments, limits (timeout, memory, concurrency), log framing
-- :mod:`.errors`     AWS-shaped error responses
-- :mod:`.invoke_api` the HTTP Lambda Invoke API (what boto3, the AWS CLI and ``zappa invoke`` talk to)
-- :mod:`.apigw`      an API Gateway (REST, v1 proxy event) front for the same runtime
+- :mod:`.settings`     the one settings resolver: every stage by Zappa's own code (:mod:`.zappa_render`, in a
+                       subprocess) as a :class:`~.settings.FunctionConfig`; each stage's ``zappa_settings.py``
+- :mod:`.registry`     maps Lambda function names to stage configurations; the code fingerprint
+- :mod:`.worker`       the execution environment's process (imports ``zappa.handler``, runs invocations)
+- :mod:`.environment`  one environment from outside: its process, pipes, log file, limits and Lambda's variables
+                       (placeholder AWS credentials, a HOME that is not the developer's)
+- :mod:`.memory`       peak resident memory, watched through /proc or reported by the worker (macOS)
+- :mod:`.runtime`      pools of warm environments; one invocation from request to result
+- :mod:`.logframe`     Lambda's START/END/REPORT and fault lines
+- :mod:`.errors`       AWS-shaped error responses
+- :mod:`.invoke_api`   the HTTP Lambda Invoke API (what boto3, the AWS CLI and ``zappa invoke`` talk to)
+- :mod:`.apigw`        an API Gateway (REST, v1 proxy event) front for the same runtime
+- :mod:`.client`       the other side: start the emulator, wait for it, invoke, decode the answer, stop it
 
 The emulator knows the application only through ``zappa_settings.json`` and the project directory, and the server
-process never imports the application: environments are separate processes, so they never inherit sockets.
+process never imports the application: environments are separate processes, so they never inherit sockets. The
+server and the client import only the standard library (``make package-check`` runs the server under an
+interpreter with nothing installed).
 """

@@ -3,34 +3,41 @@
     python -m dev.emulator [--project-dir .] [--settings zappa_settings.json] [--stage local]
                            [--host 127.0.0.1] [--port 9000] [--api-port 8000 | --no-api]
                            [--max-concurrency 2] [--allow-raw-command] [--pass-env DATABASE_URL ...]
-                           [--package-dir DIR] [--runtime-dir DIR]
+                           [--package-dir DIR] [--runtime-dir DIR] [--memory-probe auto|proc|rusage]
 
 ``--package-dir`` serves an unpacked ``zappa package`` zip instead of the project's files: the code, and the
 ``zappa_settings.py`` Zappa wrote into it, come from DIR, which is never written to (``dev/package_check/``).
 
 Then ``zappa invoke local 'module.function'`` (with the stage's ``aws_endpoint_urls.lambda`` pointing here),
 ``python -m dev.invoke``, boto3 with ``endpoint_url``, or ``curl http://127.0.0.1:8000/...`` through the API Gateway
-front. ``GET http://127.0.0.1:9000/health`` answers 200 when it is ready.
+front. ``GET http://127.0.0.1:9000/health`` answers 200 when it is ready. Programs start and call it through
+:mod:`dev.emulator.client`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from dev.guard import RemoteDatabaseError, check_database_url
 
+from . import memory
 from .apigw import serve_api_gateway
-from .invoke_api import console_log_sink, serve_invoke_api
+from .invoke_api import EmulatorHTTPServer, console_log_sink, serve_invoke_api
 from .registry import Registry
 from .runtime import Runtime
 from .settings import SettingsError
 
 DEFAULT_PASS_ENV = ["DATABASE_URL"]
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class StartupError(Exception):
+    """The emulator cannot start as asked; the message says what to change. Exit status 2."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--runtime-dir", type=Path, help="where rendered settings modules go (default: <project-dir>/.runtime)"
     )
+    parser.add_argument(
+        "--memory-probe",
+        choices=("auto", "proc", "rusage"),
+        default="auto",
+        help="how memory_size is enforced: proc = peak RSS from /proc while the function runs (Linux), rusage = the "
+        "function's own peak when it returns (every system; what macOS gets); auto = proc where /proc exists",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = parser.parse_args(argv)
     if args.max_concurrency < 1:
@@ -73,25 +87,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    project_dir = args.project_dir.resolve()
-    settings = args.settings if args.settings.is_absolute() else project_dir / args.settings
-    if not settings.is_file():
-        print(f"error: {settings} not found; pass --project-dir / --settings", file=sys.stderr)
-        return 2
-    names = args.pass_env if args.pass_env is not None else DEFAULT_PASS_ENV
+def passed_environment(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(the ``--pass-env`` values found in this environment, the names that were not set). Refuses a shared database:
+    only PostgreSQL URLs can reach one; anything else fails in the app with its own message."""
     pass_env = {name: os.environ[name] for name in names if name in os.environ}
-    missing = [name for name in names if name not in os.environ]
     for name, value in pass_env.items():
-        # Only PostgreSQL URLs can reach a shared schema; anything else fails in the app with its own message.
         if name.endswith("DATABASE_URL") and value.strip().lower().startswith("postgres"):
             try:
                 check_database_url(value)
             except RemoteDatabaseError as exc:
-                print(f"error: {name}: {exc}", file=sys.stderr)
-                return 2
+                raise StartupError(f"{name}: {exc}") from None
+    return pass_env, [name for name in names if name not in os.environ]
 
+
+def load_registry(args: argparse.Namespace, project_dir: Path, pass_env: dict[str, str]) -> Registry:
+    """The project's (or the package's) functions, with the front's stage checked before anything listens."""
+    settings = args.settings if args.settings.is_absolute() else project_dir / args.settings
+    if not settings.is_file():
+        raise StartupError(f"{settings} not found; pass --project-dir / --settings")
     try:
         registry = Registry(
             project_dir,
@@ -101,66 +114,137 @@ def main(argv: list[str] | None = None) -> int:
             runtime_dir=args.runtime_dir.resolve() if args.runtime_dir else None,
         )
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise StartupError(str(exc)) from None
     if not args.no_api and registry.for_stage(args.stage) is None:
         if registry.package_dir is not None:
-            print(
-                f"error: the package was built for stage {registry.package_stage!r}, not {args.stage!r}: "
-                f"pass --stage {registry.package_stage} or rebuild it with `zappa package {args.stage}`",
-                file=sys.stderr,
+            raise StartupError(
+                f"the package was built for stage {registry.package_stage!r}, not {args.stage!r}: "
+                f"pass --stage {registry.package_stage} or rebuild it with `zappa package {args.stage}`"
             )
-            return 2
         stages = ", ".join(sorted(c.stage for c in registry.functions()))
-        print(f"error: stage {args.stage!r} is not in {settings.name} (stages: {stages})", file=sys.stderr)
-        return 2
+        raise StartupError(f"stage {args.stage!r} is not in {settings.name} (stages: {stages})")
+    return registry
 
-    endpoint = f"http://{args.host}:{args.port}"
-    runtime = Runtime(registry, args.max_concurrency, endpoint_url=endpoint, log_sink=console_log_sink())
-    servers = []
+
+def memory_probe(choice: str) -> memory.MemoryProbe:
+    if choice == "rusage" or (choice == "auto" and not memory.live_probe_available()):
+        return lambda pid: None
+    if not memory.live_probe_available():
+        raise StartupError("--memory-probe proc needs /proc (Linux); use --memory-probe rusage or auto")
+    return memory.proc_peak_mb
+
+
+def serve(runtime: Runtime, args: argparse.Namespace) -> list[EmulatorHTTPServer]:
+    """Bind the Invoke API and (unless ``--no-api``) the API Gateway front; each serves in a daemon thread."""
+    servers: list[EmulatorHTTPServer] = []
     try:
-        servers.append(
-            serve_invoke_api(
-                runtime, args.host, args.port, allow_raw_command=args.allow_raw_command, verbose=args.verbose
-            )
-        )
+        options = {"allow_raw_command": args.allow_raw_command, "verbose": args.verbose}
+        servers.append(serve_invoke_api(runtime, args.host, args.port, **options))
         if not args.no_api:
             servers.append(serve_api_gateway(runtime, args.host, args.api_port, args.stage, verbose=args.verbose))
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}: {exc}; is another emulator running?", file=sys.stderr)
-        for server in servers:
-            server.shutdown()
-        return 2
+        shutdown(servers)
+        raise StartupError(f"cannot listen on {args.host}: {exc}; is another emulator running?") from None
+    return servers
 
-    print(f"Lambda Invoke API on {endpoint} (health: {endpoint}/health), project {project_dir}")
+
+def banner(
+    args: argparse.Namespace, registry: Registry, endpoint: str, pass_env: dict, missing: list[str], live_memory: bool
+) -> str:
+    """What runs where, with what, and every setting that deserves a warning."""
+    lines = [f"Lambda Invoke API on {endpoint} (health: {endpoint}/health), project {registry.source_dir}"]
     if registry.package_dir is not None:
-        print(f"  serving the package {registry.package_dir} (stage {registry.package_stage}, its zappa_settings.py)")
+        lines.append(
+            f"  serving the package {registry.package_dir} (stage {registry.package_stage}, its zappa_settings.py)"
+        )
     for config in registry.functions():
         remote = " (remote_env not loaded: use --pass-env)" if config.had_remote_env else ""
-        print(
+        lines.append(
             f"  function {config.function_name}  stage={config.stage} timeout={config.timeout_seconds}s "
             f"memory={config.memory_size}MB{remote}"
         )
     if not args.no_api:
-        print(f"API Gateway front on http://{args.host}:{args.api_port} -> stage {args.stage}")
+        lines.append(f"API Gateway front on http://{args.host}:{args.api_port} -> stage {args.stage}")
     if pass_env:
-        print(f"passing {', '.join(sorted(pass_env))} to the functions")
+        lines.append(f"passing {', '.join(sorted(pass_env))} to the functions")
     if missing:
-        print(f"note: {', '.join(missing)} not set in this environment, so not passed to the functions")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"WARNING: listening on {args.host}: other machines can invoke the functions (no authentication)")
+        lines.append(f"note: {', '.join(missing)} not set in this environment, so not passed to the functions")
+    lines.append("AWS credentials in the functions: placeholders (your ~/.aws and AWS_* variables stay out)")
+    why = " (--memory-probe rusage)" if args.memory_probe == "rusage" else " (no /proc on this system, e.g. macOS)"
+    lines.append(memory.describe(live_memory, why))
+    if args.host not in LOCAL_HOSTS:
+        lines.append(f"WARNING: listening on {args.host}: other machines can invoke the functions (no authentication)")
     if args.allow_raw_command:
-        print("WARNING: raw_command is allowed: anyone who can reach the port can run Python here")
-    sys.stdout.flush()
+        lines.append("WARNING: raw_command is allowed: anyone who can reach the port can run Python here")
+    return "\n".join(lines)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+
+def shutdown(servers: list[EmulatorHTTPServer]) -> None:
     for server in servers:
         server.shutdown()
         server.server_close()
-    runtime.close()
+
+
+class Stop(BaseException):
+    """SIGINT or SIGTERM arrived: raised in the main thread by the signal handler, wherever it is.
+
+    Raising (rather than setting an Event from the handler) cannot deadlock: the handler runs in the main thread
+    between two bytecodes, possibly inside ``Event.wait()`` while it holds the Event's lock.
+    """
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise Stop
+
+
+def wait_for_signal() -> None:
+    """Sleep until SIGINT or SIGTERM (how `make emulator` (Ctrl-C), compose and the client stop it) raises Stop.
+
+    The kernel may deliver the signal to any thread, and only the one it interrupts wakes up; the main thread would
+    sleep on in ``signal.pause()``. The wakeup fd is written whichever thread got it, so the main thread waits on
+    that, then runs the Python handler.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd)
+    try:
+        while True:
+            select.select([read_fd], [], [])
+            os.read(read_fd, 512)
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # From here on, SIGINT/SIGTERM raise Stop, even during start-up, so the cleanup below always runs.
+    previous = {signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    servers: list[EmulatorHTTPServer] = []
+    runtime: Runtime | None = None
+    try:
+        pass_env, missing = passed_environment(args.pass_env if args.pass_env is not None else DEFAULT_PASS_ENV)
+        probe = memory_probe(args.memory_probe)
+        registry = load_registry(args, args.project_dir.resolve(), pass_env)
+        endpoint = f"http://{args.host}:{args.port}"
+        runtime = Runtime(
+            registry, args.max_concurrency, endpoint_url=endpoint, log_sink=console_log_sink(), memory_probe=probe
+        )
+        servers = serve(runtime, args)
+        print(banner(args, registry, endpoint, pass_env, missing, probe is memory.proc_peak_mb), flush=True)
+        wait_for_signal()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Stop:
+        pass
+    finally:
+        for signum, handler in previous.items():  # a second Ctrl-C during the cleanup just ends the process
+            signal.signal(signum, handler)
+        shutdown(servers)
+        if runtime is not None:
+            runtime.close()
     return 0
 
 

@@ -13,46 +13,20 @@ directory then only provides ``zappa_settings.json`` (name, limits) and the cwd 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .settings import RUNTIME_DIRNAME, SettingsError, load_stages, package_settings
+from .settings import RUNTIME_DIRNAME, FunctionConfig, SettingsError, load_stages, package_settings
+
+__all__ = ["FunctionConfig", "Registry", "code_fingerprint", "split_function_name"]
 
 # Never part of a deployment package and often large: skipped whatever the stage's `exclude` says.
 _ALWAYS_SKIPPED_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", RUNTIME_DIRNAME}
 # Files whose change alters behaviour: code, migrations (alembic.ini, *.mako, *.sql), settings.
 _WATCHED_SUFFIXES = (".py", ".ini", ".mako", ".sql", ".json", ".toml", ".yml", ".yaml", ".cfg")
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """What the runtime needs to start and bound an execution environment for one stage."""
-
-    stage: str
-    function_name: str
-    project_name: str
-    aws_region: str
-    timeout_seconds: int
-    memory_size: int
-    environment_variables: dict[str, str]
-    aws_environment_variables: dict[str, str]
-    settings_dir: str
-    exclude: list[str] = field(default_factory=list)
-    binary_support: bool = True
-    had_remote_env: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def arn(self, account_id: str = "000000000000", qualifier: str | None = None) -> str:
-        base = f"arn:aws:lambda:{self.aws_region}:{account_id}:function:{self.function_name}"
-        return f"{base}:{qualifier}" if qualifier else base
 
 
 def split_function_name(raw: str) -> tuple[str, str | None]:
@@ -142,20 +116,20 @@ class Registry:
             )
             if self.package_dir is not None:
                 stages = self._package_stages(stages)
-            configs = [FunctionConfig.from_dict(data) for data in stages.values()]
+            configs = list(stages.values())
             self._by_name = {c.function_name: c for c in configs}
             self._by_stage = {c.stage: c for c in configs}
             self._settings_mtime = mtime
             return True
 
-    def _package_stages(self, stages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _package_stages(self, stages: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:
         """Only the stage the package was built for, with the package's own settings module."""
         if self.package_stage not in stages:
             raise SettingsError(
                 f"the package in {self.package_dir} was built for stage {self.package_stage!r}, which is not in "
                 f"{self.settings_file} (stages: {', '.join(sorted(stages))}); pass the settings file it was built from"
             )
-        return {self.package_stage: {**stages[self.package_stage], "settings_dir": str(self.package_dir)}}
+        return {self.package_stage: dataclasses.replace(stages[self.package_stage], settings_dir=str(self.package_dir))}
 
     def get(self, function_name: str) -> FunctionConfig | None:
         return self._by_name.get(function_name)

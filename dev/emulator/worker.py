@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import struct
 import sys
 import time
@@ -135,6 +136,23 @@ def log_error(error: dict[str, Any]) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
+def _max_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+# ru_maxrss starts at the peak of the process that spawned us (Linux carries it across fork and exec), so only a
+# value above this start-up figure is our own.
+_INHERITED_MAX_RSS_MB = _max_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident set in MB, or 0 while it is below what it inherited; sent with every reply so
+    the runtime can enforce ``memory_size`` where it cannot watch the process from outside (no /proc)."""
+    peak = _max_rss_mb()
+    return peak if peak > _INHERITED_MAX_RSS_MB else 0.0
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken stream must not break the invocation
@@ -148,7 +166,8 @@ def serve(req_fd: int, resp_fd: int) -> None:
     from zappa.handler import lambda_handler
 
     _flush()
-    write_message(resp_fd, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000, "pid": os.getpid()})
+    init_ms = (time.perf_counter() - started) * 1000
+    write_message(resp_fd, {"type": "ready", "init_ms": init_ms, "pid": os.getpid(), "peak_mb": peak_rss_mb()})
 
     while True:
         message = read_message(req_fd)
@@ -177,6 +196,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
             log_error(error)
             reply["error"] = error
         _flush()
+        reply["peak_mb"] = peak_rss_mb()
         write_message(resp_fd, reply)
 
 

@@ -1,24 +1,26 @@
 """Test harness: the emulator as a real subprocess on free ports, serving a temporary copy of a project.
 
+Starting, waiting and stopping are :mod:`dev.emulator.client`'s (the same code every tool uses); this file adds what
+only tests need: project copies whose ``aws_endpoint_urls.lambda`` points at this run's free port (the real Zappa CLI
+reads it from there), a boto3 client (the AWS SDK talking to the emulator is itself under test), and environments.
 The fixture project (``tests/fixtures/lambda_project``) is copied so the emulator's ``.runtime/`` and the tests'
-edits stay out of the tree, and so its ``aws_endpoint_urls.lambda`` can point at this run's free port (the real
-Zappa CLI reads it from there).
+edits stay out of the tree.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
-import subprocess
-import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dev.postgres import free_port
-from dev.services import wait_healthy
+from dev.emulator import client
+from dev.ports import free_port
+
+__all__ = ["Emulator", "cli_env", "copy_project", "fixture_env", "free_port", "start_emulator", "start_refused"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
@@ -57,24 +59,13 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class Emulator:
-    project_dir: Path
-    port: int
-    api_port: int | None
-    proc: subprocess.Popen
-    console_path: Path
+class Emulator(client.EmulatorProcess):
+    """A started emulator (see :class:`dev.emulator.client.EmulatorProcess`) plus boto3, for the SDK's view of it."""
+
     clients: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
     def console(self) -> str:
-        return self.console_path.read_text(errors="replace")
+        return self.log()
 
     def lambda_client(self, read_timeout: int = 30) -> Any:
         import boto3
@@ -92,32 +83,19 @@ class Emulator:
             )
         return self.clients[key]
 
-    def invoke(self, command: str, stage: str = "local", log: bool = True, **payload: Any) -> dict[str, Any]:
-        """boto3 invoke of ``{"command": command, **payload}``; returns the response with ``Payload`` decoded and
-        ``Log`` (the decoded tail)."""
-        import base64
-
-        response = self.lambda_client().invoke(
-            FunctionName=f"emu-fixture-{stage}",
-            Payload=json.dumps({"command": command, **payload}),
+    def invoke(
+        self, command: str, stage: str = "local", log: bool = True, function_name: str = "", **payload: Any
+    ) -> dict[str, Any]:
+        """boto3 invoke of ``{"command": command, **payload}`` on the fixture's ``stage`` (or ``function_name``);
+        returns boto3's response with ``Body`` (the decoded payload) and ``Log`` (the decoded tail)."""
+        response = self.lambda_client(read_timeout=120).invoke(
+            FunctionName=function_name or f"emu-fixture-{stage}",
+            Payload=json.dumps(client.zappa_command(command, payload)),
             LogType="Tail" if log else "None",
         )
         response["Body"] = json.loads(response["Payload"].read() or b"null")
         response["Log"] = base64.b64decode(response["LogResult"]).decode() if "LogResult" in response else None
         return response
-
-    def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def start_emulator(
@@ -128,23 +106,26 @@ def start_emulator(
     env: dict[str, str] | None = None,
     console_dir: Path | None = None,
 ) -> Emulator:
-    """Start ``python -m dev.emulator`` and wait for /health; its console goes to a file in ``console_dir``."""
-    api_port = free_port() if api else None
-    console_path = (console_dir or project_dir.parent) / f"emulator-{port}.log"
-    cmd = [sys.executable, "-m", "dev.emulator", "--project-dir", str(project_dir), "--port", str(port)]
-    cmd += ["--api-port", str(api_port)] if api else ["--no-api"]
-    with open(console_path, "wb") as console:
-        proc = subprocess.Popen(
-            [*cmd, *args], cwd=REPO_ROOT, stdout=console, stderr=subprocess.STDOUT, env=env or os.environ.copy()
-        )
-    emulator = Emulator(project_dir, port, api_port, proc, console_path)
-    outcome = wait_healthy(f"{emulator.url}/health", lambda: proc.poll() is not None, 30, interval=0.05)
-    if outcome == "exited":
-        raise RuntimeError(f"the emulator exited with {proc.returncode}:\n{emulator.console()}")
-    if outcome == "timeout":
-        emulator.stop()
-        raise RuntimeError(f"the emulator did not answer /health within 30 s:\n{emulator.console()}")
+    """Start ``python -m dev.emulator`` for ``project_dir`` on ``port`` and wait for /health; its console goes to a
+    file in ``console_dir`` (default: beside the project)."""
+    log = (console_dir or project_dir.parent) / f"emulator-{port}.log"
+    emulator = client.start(*args, log=log, project_dir=project_dir, port=port, api=api, env=env, process_type=Emulator)
+    assert isinstance(emulator, Emulator)
     return emulator
+
+
+def start_refused(*args: str, log: Path, project_dir: Path | None = None, env: dict[str, str] | None = None) -> Any:
+    """Start an emulator that must refuse to start; returns the :class:`~dev.emulator.client.EmulatorStartError`
+    (``returncode``, ``log``). A refusal that does not happen fails at once: it shows as /health answering, so the
+    test never waits for a timeout (nor hangs, as root, on a port it was not meant to get)."""
+    try:
+        emulator = client.start(*args, log=log, project_dir=project_dir, env=env)
+    except client.EmulatorStartError as exc:
+        if exc.reason != "exited":
+            raise
+        return exc
+    emulator.stop()
+    raise AssertionError(f"the emulator started instead of refusing:\n{emulator.log()}")
 
 
 def fixture_env() -> dict[str, str]:
