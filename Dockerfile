@@ -18,7 +18,7 @@ WORKDIR /app
 
 # Layers from the least to the most often changed: the user and the installer, then the pinned requirements, and
 # the source last, so a source edit never reinstalls anything.
-# uid 1000: the usual owner of a checkout on Linux; compose gives it a tmpfs for .runtime/ (see docker-compose.yml).
+# uid 1000: the usual owner of a checkout on Linux. The emulator writes only to /tmp (--runtime-dir below).
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin app \
     && pip install --no-cache-dir "uv==${UV_VERSION}"
 COPY requirements.txt ./
@@ -34,4 +34,4 @@ EXPOSE 9000 8000
 HEALTHCHECK --interval=2s --timeout=5s --retries=30 --start-period=5s \
     CMD ["python", "-m", "dev.services", "health", "http://127.0.0.1:9000/health"]
 
-CMD ["python", "-m", "dev.emulator", "--project-dir", ".", "--settings", "zappa_settings.json", "--stage", "local", "--host", "0.0.0.0", "--port", "9000", "--api-port", "8000", "--max-concurrency", "2"]
+CMD ["python", "-m", "dev.emulator", "--project-dir", ".", "--settings", "zappa_settings.json", "--stage", "local", "--host", "0.0.0.0", "--port", "9000", "--api-port", "8000", "--max-concurrency", "2", "--runtime-dir", "/tmp/emulator-runtime"]
