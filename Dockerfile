@@ -31,7 +31,7 @@ USER 1000:1000
 EXPOSE 9000 8000
 
 # Same probe and timing as docker-compose.yml and dev/services.py.
-HEALTHCHECK --interval=2s --timeout=5s --retries=30 --start-period=5s \
+HEALTHCHECK --interval=1s --timeout=5s --retries=60 --start-period=5s \
     CMD ["python", "-m", "dev.services", "health", "http://127.0.0.1:9000/health"]
 
 CMD ["python", "-m", "dev.emulator", "--project-dir", ".", "--settings", "zappa_settings.json", "--stage", "local", "--host", "0.0.0.0", "--port", "9000", "--api-port", "8000", "--max-concurrency", "2", "--runtime-dir", "/tmp/emulator-runtime"]

@@ -17,6 +17,8 @@ from .settings import SandboxError, Settings, port_error, print_summary, say
 
 UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the image
 SERVICES = ("db", "lambda")
+# What the image is made of at run time: the source itself is bind-mounted, so only these call for a rebuild.
+BUILD_INPUTS = ("Dockerfile", "requirements.txt", ".dockerignore")
 
 
 class Docker:
@@ -52,18 +54,33 @@ class Docker:
             raise SandboxError(f"`{' '.join(argv)}` failed (exit {code}); `make logs` shows the services' output")
         return code
 
-    def states(self) -> dict[str, engine.ServiceState]:
-        """What the engine knows about this project's containers (empty when none exist)."""
+    def _client(self):
         try:
-            client = engine.client(environ=self.settings.environ)
+            return engine.client(environ=self.settings.environ)
         except engine.EngineUnavailable as exc:
             raise SandboxError(
                 f"no Docker engine answers ({exc}): start Docker, or use the embedded mode: `SANDBOX=embedded make up`"
             ) from None
+
+    def states(self) -> dict[str, engine.ServiceState]:
+        """What the engine knows about this project's containers (empty when none exist)."""
+        client = self._client()
         try:
             return engine.service_states(client, self.settings.compose_project)
         finally:
             client.close()
+
+    def image_is_current(self) -> bool:
+        """The project's lambda image exists and is newer than everything it is built from (a warm `make up` then
+        skips the build, which costs seconds even when every layer is cached)."""
+        client = self._client()
+        try:
+            created = engine.image_created(client, f"{self.settings.compose_project}-lambda")
+        finally:
+            client.close()
+        inputs = [self.settings.project_dir / name for name in BUILD_INPUTS]
+        newest = max((path.stat().st_mtime for path in inputs if path.exists()), default=0.0)
+        return created is not None and newest < created
 
     # -- Backend --------------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -77,7 +94,8 @@ class Docker:
             for name in ("pg", "emulator", "api"):
                 if port_in_use(getattr(settings.ports, name)):
                     raise port_error(settings, name)
-        code = self.run("up", "--detach", "--build", "--wait", "--wait-timeout", str(UP_TIMEOUT), check=False)
+        build = [] if self.image_is_current() else ["--build"]
+        code = self.run("up", "--detach", *build, "--wait", "--wait-timeout", str(UP_TIMEOUT), check=False)
         states = self.states()
         if code != 0 or not all(name in states and states[name].up for name in SERVICES):
             raise SandboxError(

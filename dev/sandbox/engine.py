@@ -119,6 +119,19 @@ def service_states(engine, project: str) -> dict[str, ServiceState]:
     return states
 
 
+def image_created(engine, name: str) -> float | None:
+    """When image ``name`` was built (a Unix time), or None when there is no such image."""
+    from datetime import UTC, datetime
+
+    from docker.errors import ImageNotFound
+
+    try:
+        created = engine.images.get(name).attrs["Created"]
+    except ImageNotFound:
+        return None
+    return datetime.strptime(created[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+
+
 def project_volumes(engine, project: str) -> list:
     return engine.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
 
