@@ -68,42 +68,28 @@ def resolved(tmp_path_factory) -> dict:
     return _compose_config(empty_env)
 
 
+def _compose(*args: str) -> subprocess.CompletedProcess:
+    """Compose v2's binary with no engine and no developer overrides."""
+    return subprocess.run(
+        [_compose_binary(), *args], capture_output=True, text=True, cwd=ROOT, env=_clean_env(), timeout=60
+    )
+
+
 def _compose_config(env_file: Path | None, *extra: str) -> dict:
     """``docker compose config`` (Compose v2, no engine) with ``env_file`` as the only source of variables."""
     env_args = ["--env-file", str(env_file)] if env_file else []
-    result = subprocess.run(
-        [_compose_binary(), *env_args, "-f", str(COMPOSE_FILE), "config", "--format", "json", *extra],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_clean_env(),
-        timeout=60,
-    )
+    result = _compose(*env_args, "-f", str(COMPOSE_FILE), "config", "--format", "json", *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_compose_v2_validates_the_file_without_an_engine(tmp_path):
-    result = subprocess.run(
-        [_compose_binary(), "-f", str(COMPOSE_FILE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_clean_env(),
-        timeout=60,
-    )
+    result = _compose("-f", str(COMPOSE_FILE), "config", "-q")
     assert result.returncode == 0, f"Compose v2 rejects docker-compose.yml:\n{result.stderr}"
     # ... and the check can fail: a service with an unknown key is refused.
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(COMPOSE_FILE.read_text().replace("    build: .\n", "    build: .\n    no_such_key: 1\n"))
-    result = subprocess.run(
-        [_compose_binary(), "-f", str(broken), "config", "-q"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_clean_env(),
-        timeout=60,
-    )
+    result = _compose("-f", str(broken), "config", "-q")
     assert result.returncode != 0 and "no_such_key" in result.stderr, result.stderr
 
 
@@ -291,6 +277,7 @@ def test_env_example_documents_every_variable():
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     in_compose = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", COMPOSE_FILE.read_text()))
     read_by_sandbox = {"SANDBOX", "SANDBOX_DIR", "SANDBOX_DATABASE_URL", "SANDBOX_ALLOW_REMOTE_DB", "PG_BINDIR"}
+    read_by_sandbox |= {"COMPOSE_PROJECT_NAME", "PG_CLUSTER_ROOT"}
     read_by_sandbox |= set(services.Ports.ENV.values())
     missing = (in_compose | read_by_sandbox) - documented
     assert not missing, f".env.example does not document {sorted(missing)}"
