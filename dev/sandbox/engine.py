@@ -24,9 +24,11 @@ class EngineUnavailable(RuntimeError):
 
 def client(timeout: int = PING_TIMEOUT, environ: Mapping[str, str] | None = None):
     """A Docker SDK client for the engine DOCKER_HOST names (the local socket by default), or EngineUnavailable."""
-    import docker
-    from docker.errors import DockerException
-
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:
+        raise EngineUnavailable("the Docker SDK for Python is not installed: `make setup`") from None
     try:
         engine = docker.DockerClient.from_env(timeout=timeout, environment=dict(environ) if environ else None)
         engine.ping()
