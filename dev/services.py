@@ -43,12 +43,16 @@ SETTINGS_FILE = "zappa_settings.json"
 MAX_CONCURRENCY = 2
 HEALTH_PATH = "/health"
 CONTAINER_HOST = "0.0.0.0"  # inside a container: published on 127.0.0.1 by compose
+# Inside a container the rendered settings go outside the bind-mounted checkout (/app): nothing the container writes,
+# not even a mount point, may land in a developer's checkout.
+CONTAINER_RUNTIME_DIR = "/tmp/emulator-runtime"
 HOST = "127.0.0.1"  # on the host: never reachable from the network
 
 # -- health-check timing (compose `healthcheck:` and the Dockerfile HEALTHCHECK use the same values) -------------
-HEALTH_INTERVAL = "2s"
+# Compose marks a service healthy at its first passing probe: a short interval is a faster `make up`.
+HEALTH_INTERVAL = "1s"
 HEALTH_TIMEOUT = "5s"
-HEALTH_RETRIES = 30
+HEALTH_RETRIES = 60
 HEALTH_START_PERIOD = "5s"
 
 
@@ -87,7 +91,7 @@ CONTAINER_PORTS = Ports(pg=CONTAINER_PG_PORT, emulator=9000, api=8000)
 def emulator_command(
     host: str = HOST, port: int = CONTAINER_PORTS.emulator, api_port: int = CONTAINER_PORTS.api, python: str = "python"
 ) -> list[str]:
-    """The emulator's command line; compose's ``lambda.command`` is this with ``python`` and ``0.0.0.0``."""
+    """The emulator's command line on the host; compose runs ``container_emulator_command()``."""
     return [
         python,
         "-m",
@@ -107,6 +111,12 @@ def emulator_command(
         "--max-concurrency",
         str(MAX_CONCURRENCY),
     ]
+
+
+def container_emulator_command() -> list[str]:
+    """Compose's ``lambda.command`` and the Dockerfile's CMD: the host's command on ``0.0.0.0``, with the rendered
+    settings in ``CONTAINER_RUNTIME_DIR`` instead of the checkout's ``.runtime/``."""
+    return [*emulator_command(host=CONTAINER_HOST), "--runtime-dir", CONTAINER_RUNTIME_DIR]
 
 
 def emulator_health_url(host: str = HOST, port: int = CONTAINER_PORTS.emulator) -> str:
@@ -179,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"unhealthy: {args.url} did not answer 200", file=sys.stderr)
         return 1
-    print(" ".join(emulator_command(host=CONTAINER_HOST)))
+    print(" ".join(container_emulator_command()))
     return 0
 
 

@@ -9,7 +9,6 @@ from dev.guard import RemoteDatabaseError
 
 from . import __doc__ as PACKAGE_DOC
 from .commands import backend, choose_mode, confirm_reset, new_migration, seed
-from .embedded import Embedded
 from .settings import SandboxError, Settings, say
 
 
@@ -48,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "new-migration":
             new_migration(settings, args.message)
             return 0
-        mode = choose_mode(settings)
+        choice = choose_mode(settings)
         if args.action == "mode":
-            print(mode)
+            print(choice.mode)
+            print(f"({choice.reason})", file=sys.stderr)
             return 0
-        box = backend(settings, mode)
+        box = backend(settings, choice.mode)
         if args.action == "up":
+            if settings.mode == "auto":
+                say(f"{choice.mode} mode: {choice.reason} (SANDBOX=embedded|docker chooses)")
             box.up()
         elif args.action == "down":
             box.down()
@@ -66,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             return box.psql(extra)
         elif args.action == "reset":
             confirm_reset(settings, args.force)
-            was_up = bool(box.state()) if isinstance(box, Embedded) else box.running()
-            if isinstance(box, Embedded):
-                box.down()
+            was_up = box.is_running()
             box.wipe()
             say("sandbox data wiped")
             if was_up:

@@ -11,18 +11,31 @@ from pathlib import Path
 from dev import services
 from dev.guard import check_database_url
 
-from .docker import Docker, docker_available
+from . import engine
+from .backend import Backend, ModeChoice
+from .docker import Docker
 from .embedded import Embedded
 from .settings import SandboxError, Settings, say
 
 
-def choose_mode(settings: Settings) -> str:
-    """Forced by SANDBOX, else stay with a running embedded sandbox, else Docker if an engine answers."""
+def choose_mode(settings: Settings) -> ModeChoice:
+    """Forced by SANDBOX; else stay with a running embedded sandbox; else Docker when an engine and Compose v2
+    answer; else embedded. Never an error: a missing engine or a missing Compose only changes the mode."""
     if settings.mode != "auto":
-        return settings.mode
-    if Embedded(settings).state():
-        return "embedded"
-    return "docker" if docker_available() else "embedded"
+        return ModeChoice(settings.mode, f"SANDBOX={settings.mode}")
+    if Embedded(settings).is_running():
+        return ModeChoice("embedded", "the embedded sandbox is running")
+    answers, why = engine.engine_answers(settings.environ)
+    if not answers:
+        return ModeChoice("embedded", f"no Docker engine answers: {why}")
+    compose = engine.compose_command(settings.environ)
+    if compose is None:
+        return ModeChoice(
+            "embedded",
+            "a Docker engine answers but Docker Compose v2 (`docker compose`) is not installed; install the compose "
+            "plugin for the Docker mode",
+        )
+    return ModeChoice("docker", "a Docker engine and Docker Compose v2 answer")
 
 
 # -- migrations against the sandbox ----------------------------------------------------------------------------
@@ -93,8 +106,10 @@ def new_migration(settings: Settings, message: str) -> Path | None:
 
 
 # -- output ---------------------------------------------------------------------------------------------------------
-def backend(settings: Settings, mode: str | None = None) -> Embedded | Docker:
-    return Docker(settings) if (mode or choose_mode(settings)) == "docker" else Embedded(settings)
+def backend(settings: Settings, mode: str | None = None) -> Backend:
+    """The sandbox in ``mode`` (chosen by ``choose_mode`` when None)."""
+    mode = mode or choose_mode(settings).mode
+    return Docker(settings) if mode == "docker" else Embedded(settings)
 
 
 def confirm_reset(settings: Settings, force: bool) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dev import services
 from dev.guard import RemoteDatabaseError, check_database_url
-from dev.postgres import port_in_use
+from dev.postgres import SERVICE_USER, cluster_dir, port_in_use
 
 from .settings import SandboxError, Settings, port_error, print_summary, say
 
@@ -25,7 +25,14 @@ STOP_TIMEOUT = 10.0
 
 # -- embedded mode ------------------------------------------------------------------------------------------------
 class Embedded:
-    """PostgreSQL via ``dev.postgres.EmbeddedPostgres`` and the emulator as a detached background process."""
+    """PostgreSQL via ``dev.postgres.EmbeddedPostgres`` and the emulator as a detached background process.
+
+    The cluster lives in ``SANDBOX_DIR/postgres`` unless, as root, the server's unprivileged user cannot reach it
+    (a checkout under a 0700 directory such as /root): then in a directory keyed by that path, outside the
+    checkout (``dev.postgres.cluster_dir``). ``make status`` says where.
+    """
+
+    mode = "embedded"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -33,13 +40,14 @@ class Embedded:
         self.pid_file = self.dir / "emulator.pid"
         self.log_file = self.dir / "emulator.log"
         self.state_file = self.dir / "state.json"
+        self.cluster_dir = cluster_dir(self.dir / "postgres", label=f"{settings.project_dir.name}-sandbox")
 
     # -- pieces --------------------------------------------------------------------------------------------------
     def postgres(self):
         from dev.postgres import EmbeddedPostgres, PostgresError
 
         try:
-            return EmbeddedPostgres(self.dir / "postgres", port=self.settings.ports.pg)
+            return EmbeddedPostgres(self.cluster_dir, port=self.settings.ports.pg)
         except PostgresError as exc:
             raise SandboxError(str(exc)) from None
 
@@ -111,9 +119,9 @@ class Embedded:
         pid = self.emulator_pid()
         recorded = self.state() or {}
         pg_running = pg is not None and pg.status()
-        if pg_running and pg._recorded_port() not in (None, settings.ports.pg):
+        if pg_running and pg.recorded_port() not in (None, settings.ports.pg):
             raise SandboxError(
-                f"the sandbox's PostgreSQL already runs on port {pg._recorded_port()}, not PGPORT={settings.ports.pg}: "
+                f"the sandbox's PostgreSQL already runs on port {pg.recorded_port()}, not PGPORT={settings.ports.pg}: "
                 "run `make down` first to move it"
             )
         if pid and recorded.get("ports") not in (None, asdict(settings.ports)):
@@ -155,7 +163,7 @@ class Embedded:
             )
         )
         say("sandbox already running (nothing to do)" if already else "sandbox is up (embedded mode)")
-        print_summary(settings, "embedded")
+        print_summary(settings, self.mode, where=self.data_location())
 
     def _start_emulator(self) -> int:
         settings = self.settings
@@ -218,6 +226,14 @@ class Embedded:
         self.pid_file.unlink(missing_ok=True)
 
     def down(self) -> None:
+        stopped = self._stop()
+        if stopped:
+            say(f"stopped {' and '.join(stopped)}; data kept in {self.data_location()} (`make reset` wipes it)")
+        else:
+            say("sandbox is not running (nothing to stop)")
+
+    def _stop(self) -> list[str]:
+        """Stop whatever runs; the names of what was stopped."""
         stopped = []
         pid = self.emulator_pid()
         if pid:
@@ -225,7 +241,7 @@ class Embedded:
             stopped.append("emulator")
         else:
             self.pid_file.unlink(missing_ok=True)
-        if not self.settings.database_url_override and (self.dir / "postgres").exists():
+        if not self.settings.database_url_override and self.cluster_dir.exists():
             from dev.postgres import PostgresError
 
             try:
@@ -234,10 +250,7 @@ class Embedded:
             except PostgresError as exc:
                 raise SandboxError(f"PostgreSQL: {exc}") from None
         self.state_file.unlink(missing_ok=True)
-        if stopped:
-            say(f"stopped {' and '.join(stopped)}; data kept in {self.dir / 'postgres'} (`make reset` wipes it)")
-        else:
-            say("sandbox is not running (nothing to stop)")
+        return stopped
 
     def status(self) -> bool:
         settings = self.settings
@@ -249,10 +262,10 @@ class Embedded:
         if settings.database_url_override:
             say(f"database:  your own (SANDBOX_DATABASE_URL) {settings.database_url}")
             pg_running = True
-        elif (self.dir / "postgres").exists():
+        elif self.cluster_dir.exists():
             pg = self.postgres()
             pg_running = pg.status()
-            port = pg._recorded_port() or settings.ports.pg
+            port = pg.recorded_port() or settings.ports.pg
             say(f"postgres:  {'running on ' + services.HOST + ':' + str(port) if pg_running else 'stopped'}")
         else:
             say("postgres:  not created yet (`make up` creates it)")
@@ -260,14 +273,26 @@ class Embedded:
             say(f"emulator:  running (pid {pid}), {'healthy' if healthy else 'NOT answering /health'}")
         else:
             say("emulator:  stopped")
-        say(f"mode:      embedded (data in {self.dir})")
+        say(f"mode:      embedded (state and logs in {self.dir})")
+        say(f"data:      {self.data_location()}")
         up = pg_running and healthy
         if up:
-            print_summary(settings, "embedded", next_steps=False)
+            print_summary(settings, self.mode, next_steps=False, where=self.data_location())
         return up
 
+    def is_running(self) -> bool:
+        return bool(self.state()) or self.emulator_pid() is not None
+
+    def data_location(self) -> str:
+        if self.settings.database_url_override:
+            return f"your own database (SANDBOX_DATABASE_URL) {self.settings.database_url}"
+        where = str(self.cluster_dir)
+        if self.cluster_dir != (self.dir / "postgres").resolve():
+            where += f" (outside the checkout: the '{SERVICE_USER}' user that runs PostgreSQL cannot reach {self.dir})"
+        return where
+
     def logs(self, follow: bool, lines: int) -> int:
-        files = [path for path in (self.log_file, self.dir / "postgres" / "postgres.log") if path.exists()]
+        files = [path for path in (self.log_file, self.cluster_dir / "postgres.log") if path.exists()]
         if not files:
             say(f"no logs yet in {self.dir}: `make up` first")
             return 0
@@ -297,7 +322,8 @@ class Embedded:
     def wipe(self) -> None:
         from dev.postgres import PostgresError
 
-        if (self.dir / "postgres").exists():
+        self._stop()
+        if self.cluster_dir.exists():
             try:
                 self.postgres().destroy()
             except PostgresError as exc:

@@ -9,92 +9,36 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandbox_harness import MakeSandbox, copy_checkout
+from sandbox_harness import output as _output
 
 from dev import services
-from dev.postgres import free_port
+from dev.postgres import SERVICE_USER, free_port, service_tempdir
 
 ROOT = services.PROJECT_ROOT
 
 
-class Sandbox:
-    """Runs ``make`` in the project with this test's private sandbox settings."""
+class Sandbox(MakeSandbox):
+    """``make`` in the project with a private embedded sandbox (its own SANDBOX_DIR and ports)."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__(ROOT, "embedded", sandbox_dir=directory)
         self.dir = directory
-        self.ports = services.Ports(pg=free_port(), emulator=free_port(), api=free_port())
-        self.env = dict(os.environ)
-        # No AWS_ENDPOINT_URL_LAMBDA either: make/sandbox.mk must steer `make invoke-*` to EMULATOR_PORT itself.
-        dropped = (
-            "DATABASE_URL",
-            "TEST_DATABASE_URL",
-            "SANDBOX_ALLOW_REMOTE_DB",
-            "AWS_ENDPOINT_URL_LAMBDA",
-            "MAKEFLAGS",
-        )
-        for variable in (*dropped, "MFLAGS"):
-            self.env.pop(variable, None)
-        self.env.update(
-            SANDBOX="embedded",
-            SANDBOX_DIR=str(directory),
-            SANDBOX_DATABASE_URL="",
-            PGPORT=str(self.ports.pg),
-            EMULATOR_PORT=str(self.ports.emulator),
-            API_PORT=str(self.ports.api),
-        )
-        self.timings: dict[str, float] = {}
-
-    def make(self, *args: str, check: bool = True, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
-        began = time.monotonic()
-        result = subprocess.run(
-            ["make", "--no-print-directory", "-C", str(ROOT), *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **env},
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        self.timings.setdefault(" ".join(args), time.monotonic() - began)
-        if check:
-            assert result.returncode == 0, f"make {' '.join(args)} failed ({result.returncode}):\n{_output(result)}"
-        return result
-
-    def sql(self, query: str) -> str:
-        """One value through `make psql`, the developer's way in."""
-        result = self.make("psql", f"PSQL_ARGS=-At -v ON_ERROR_STOP=1 -c {_quote(query)}", check=False)
-        return result.stdout.strip() if result.returncode == 0 else f"ERROR: {_output(result)}"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
-def _output(result: subprocess.CompletedProcess) -> str:
-    return (result.stdout + result.stderr).strip()
 
 
 @pytest.fixture
 def box() -> Iterator[Sandbox]:
-    # World-traversable: as root, PostgreSQL runs as an unprivileged user that must reach its data dir.
-    base = Path(tempfile.mkdtemp(prefix="yt-sandbox-"))
-    base.chmod(0o755)
+    base = service_tempdir("yt-sandbox-")  # as root, PostgreSQL runs as an unprivileged user that must reach it
     sandbox = Sandbox(base / "sandbox")
     try:
         yield sandbox
     finally:
-        subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), "-m", "dev.sandbox", "down"],
-            cwd=ROOT,
-            env=sandbox.env,
-            capture_output=True,
-            timeout=60,
-        )
+        sandbox.sandbox_cli("down")
         shutil.rmtree(base, ignore_errors=True)
         if sandbox.timings:
             print("\n".join(f"  {seconds:6.2f} s  make {name}" for name, seconds in sandbox.timings.items()))
@@ -192,3 +136,34 @@ def test_onboard_on_a_fresh_sandbox_within_the_target(box: Sandbox):
     assert int(box.sql("select count(*) from videos")) > 0
     again = box.make("onboard")  # a second run is harmless: everything is idempotent
     assert "the sandbox is already running" in again.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: then PostgreSQL runs as an unprivileged user")
+def test_embedded_mode_as_root_from_a_checkout_under_a_0700_directory():
+    """/root/src/app is the usual case: the server's user cannot traverse /root, so the cluster lives elsewhere."""
+    private = Path(tempfile.mkdtemp(prefix="yt-private-home-"))  # 0700, as /root is
+    assert private.stat().st_mode & 0o077 == 0
+    checkout = copy_checkout(private / "src" / "app")
+    box = MakeSandbox(checkout, "embedded")  # the default SANDBOX_DIR: .sandbox inside the checkout
+    try:
+        box.make("up")
+        status = box.make("status").stdout
+        data = next(line for line in status.splitlines() if line.startswith("data:"))
+        cluster = Path(data.split()[1])
+        assert not cluster.is_relative_to(private), f"the cluster must live outside the 0700 directory: {data}"
+        assert f"the '{SERVICE_USER}' user that runs PostgreSQL cannot reach" in data, data
+        assert (cluster / "data" / "PG_VERSION").is_file(), f"no cluster in {cluster}"
+        box.make("invoke-upgrade")
+        head = box.sql("select version_num from alembic_version")
+        assert head and not head.startswith("ERROR"), head
+        box.make("down")
+        box.make("up")  # the same cluster again, found by the checkout's path
+        assert box.sql("select version_num from alembic_version") == head
+        assert f"data:      {cluster} " in box.make("status").stdout
+        box.make("down")
+        box.make("reset", "FORCE=1")
+        assert not cluster.exists(), "reset must wipe the cluster wherever it lives"
+    finally:
+        box.sandbox_cli("down")
+        box.sandbox_cli("reset", "--force")
+        shutil.rmtree(private, ignore_errors=True)
