@@ -35,4 +35,4 @@ EXPOSE 9000 8000
 HEALTHCHECK --interval=1s --timeout=5s --retries=60 --start-period=5s \
     CMD ["python", "-m", "dev.services", "health", "http://127.0.0.1:9000/health"]
 
-CMD ["python", "-m", "dev.emulator", "--project-dir", ".", "--settings", "zappa_settings.json", "--stage", "local", "--host", "0.0.0.0", "--port", "9000", "--api-port", "8000", "--max-concurrency", "2", "--runtime-dir", "/tmp/emulator-runtime"]
+CMD ["python", "-m", "dev.emulator", "--project-dir", ".", "--settings", "zappa_settings.json", "--stage", "local", "--host", "0.0.0.0", "--port", "9000", "--api-port", "8000", "--max-concurrency", "2", "--pass-env", "DATABASE_URL", "--pass-env", "WEBSUB_CALLBACK_URL", "--pass-env", "WEBSUB_HUB_URL", "--runtime-dir", "/tmp/emulator-runtime"]

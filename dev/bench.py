@@ -24,7 +24,8 @@ from pathlib import Path
 
 from dev import bench_invoke, bench_setup, lock_report
 from dev.bench_invoke import format_ms, verdict
-from dev.postgres import EmbeddedPostgres, create_database, find_bindir, free_port, service_tempdir
+from dev.ports import free_port
+from dev.postgres import EmbeddedPostgres, create_database, find_bindir, service_tempdir
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str, str]  # (group, what, value, notes)
@@ -105,6 +106,7 @@ def sandbox_rows() -> list[Row]:
         PGPORT=str(free_port()),
         EMULATOR_PORT=str(free_port()),
         API_PORT=str(free_port()),
+        HUB_PORT=str(free_port()),
     )
     env.pop("DATABASE_URL", None)
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dev.postgres import free_port
+from dev.ports import free_port
 from dev.sandbox import compose_command, engine_answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ class Clone:
             PGPORT=str(free_port()),
             EMULATOR_PORT=str(free_port()),
             API_PORT=str(free_port()),
+            HUB_PORT=str(free_port()),
             UV_CACHE_DIR=str(base / "uv-cache"),
         )
         if project:

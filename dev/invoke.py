@@ -33,12 +33,6 @@ from dev.emulator.settings import SettingsError, stage_config
 HINT = "start it with `make emulator` (foreground) or `make up`, or pass --endpoint / AWS_ENDPOINT_URL_LAMBDA"
 
 
-def invoke(endpoint: str, name: str, payload: bytes, invocation_type: str, timeout: float) -> tuple[int, dict, bytes]:
-    """Deprecated: use ``dev.emulator.client.LambdaClient(endpoint).invoke(...)``; kept for callers not yet ported."""
-    answer = LambdaClient(endpoint, timeout=timeout).invoke(name, payload, invocation_type)
-    return answer.status, answer.headers, answer.body
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dev.invoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("function", help="module.function, as for `zappa invoke` (or Python code with --raw)")

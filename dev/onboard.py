@@ -8,7 +8,6 @@ is safe to run again (every step is idempotent).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dev import sandbox, services
+from dev.emulator.settings import SettingsError, stage_config
+from dev.health import http_healthy
 
 TARGET_SECONDS = 60.0
 
@@ -32,12 +33,12 @@ class Prerequisite:
 
 def zappa_runtime(project_dir: Path = services.PROJECT_ROOT, stage: str = services.STAGE) -> tuple[int, int]:
     """The Python version Lambda runs for ``stage``, e.g. (3, 11) for "python3.11"."""
-    runtime = services.stage_config(project_dir, stage).get("runtime", "")
     try:
-        major, minor = runtime.removeprefix("python").split(".")[:2]
+        version = stage_config(project_dir / services.SETTINGS_FILE, stage).python_version
+        major, minor = version.split(".")[:2]
         return int(major), int(minor)
-    except ValueError:
-        raise ValueError(f"no usable runtime ({runtime!r}) in {services.SETTINGS_FILE} for stage {stage}") from None
+    except (SettingsError, ValueError) as exc:
+        raise ValueError(f"no usable Python runtime in {services.SETTINGS_FILE} for stage {stage}: {exc}") from None
 
 
 def check_python() -> Prerequisite:
@@ -78,7 +79,7 @@ def check_ports(settings: sandbox.Settings, running: bool) -> list[Prerequisite]
     if running:
         return [Prerequisite("ports", True, "the sandbox is already running (its ports are its own)")]
     checks = []
-    for name in ("pg", "emulator", "api"):
+    for name in services.Ports.ENV:
         port = getattr(settings.ports, name)
         if sandbox.port_in_use(port):
             checks.append(
@@ -122,25 +123,11 @@ class Steps:
 
 
 def _invoke_step(settings: sandbox.Settings, function: str, payload: dict | None = None) -> Callable[[], str]:
-    def action() -> str:
-        result = sandbox.invoke(settings, function, payload)
-        output = (result.stdout + result.stderr).strip()
-        if result.returncode != 0:
-            raise sandbox.SandboxError(
-                f"{function} failed through the emulator (exit {result.returncode}):\n{output}\n"
-                "`make logs` shows the emulator's side."
-            )
-        return _describe(result.stdout)
-
-    return action
+    return lambda: _describe(sandbox.invoke(settings, function, payload))
 
 
-def _describe(result_json: str) -> str:
+def _describe(result: object) -> str:
     """One line from a migrator result: what moved where, or where the schema is."""
-    try:
-        result = json.loads(result_json)
-    except ValueError:
-        return result_json.strip()[-160:]
     if not isinstance(result, dict):
         return str(result)[:160]
     if result.get("action") == "current":
@@ -154,14 +141,9 @@ def _describe(result_json: str) -> str:
 
 def _seed_step(settings: sandbox.Settings) -> Callable[[], str]:
     def action() -> str:
-        if not (settings.project_dir / "dev" / "seed.py").is_file():
-            return "skipped: dev/seed.py is not in this checkout"
-        result = sandbox.seed(settings, capture=True)
-        output = (result.stdout + result.stderr).strip()
-        if result.returncode != 0:
-            raise sandbox.SandboxError(f"seeding failed (exit {result.returncode}):\n{output}")
-        lines = [line for line in output.splitlines() if line.strip()]
-        return lines[-1].strip()[:160] if lines else ""
+        summary = sandbox.seed(settings)
+        videos = sum(len(channel["videos"]) for channel in summary["channels"])
+        return f"{len(summary['channels'])} channels subscribed through the hub, {videos} videos notified"
 
     return action
 
@@ -175,9 +157,7 @@ def main() -> int:
         return 1
     choice = sandbox.choose_mode(settings)
     box = sandbox.backend(settings, choice.mode)
-    running = services.http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)) and (
-        box.is_running()
-    )
+    running = http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)) and box.is_running()
 
     print("== prerequisites", flush=True)
     checks = [check_python(), check_engine(settings, choice), *check_ports(settings, running)]

@@ -18,7 +18,6 @@ import hashlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dev.ports import free_port, port_in_use
 
 SERVICE_USER = os.environ.get("PG_SERVICE_USER", "pgsandbox")
 # As root, clusters whose preferred directory the service user cannot reach live here instead (world-traversable,
@@ -67,28 +68,6 @@ def find_bindir() -> Path:
         if all((directory / name).is_file() for name in REQUIRED):
             return directory
     raise PostgresError(INSTALL_HINT)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Something listens on ``port`` (connect succeeds) or holds it (bind fails, e.g. a 0.0.0.0 listener)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        if probe.connect_ex((host, port)) == 0:
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def _ensure_service_user() -> pwd.struct_passwd:

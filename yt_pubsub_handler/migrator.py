@@ -457,16 +457,27 @@ def _safe_url() -> str:
 
 @contextmanager
 def _connection() -> Iterator[Connection]:
+    """A connection; :class:`DatabaseUnreachableError` when none can be made (host unknown to DNS, refused, timed
+    out: whatever the driver says) or the server goes away while it is in use."""
     try:
-        with db.engine.connect() as conn:
+        conn = db.engine.connect()
+    except OperationalError as exc:  # raised by connecting, so the server is not reachable, whatever the words
+        raise _unreachable(exc) from exc
+    with conn:
+        try:
             yield conn
-    except OperationalError as exc:
-        if getattr(exc, "connection_invalidated", False) or "connect" in str(exc.orig).lower() or exc.orig is None:
-            raise DatabaseUnreachableError(
-                f"cannot reach the database at {_safe_url()}: {str(exc.orig).strip().splitlines()[0]}. "
-                "Is PostgreSQL running and is DATABASE_URL right? In the sandbox: `make up`, then `make status`."
-            ) from exc
-        raise
+        except OperationalError as exc:
+            if getattr(exc, "connection_invalidated", False) or "connect" in str(exc.orig).lower() or exc.orig is None:
+                raise _unreachable(exc) from exc
+            raise
+
+
+def _unreachable(exc: OperationalError) -> DatabaseUnreachableError:
+    reason = (str(exc.orig if exc.orig is not None else exc).strip().splitlines() or ["no reason given"])[0]
+    return DatabaseUnreachableError(
+        f"cannot reach the database at {_safe_url()}: {reason}. "
+        "Is PostgreSQL running and is DATABASE_URL right? In the sandbox: `make up`, then `make status`."
+    )
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The local sandbox: PostgreSQL plus the Lambda emulator, with Docker or without, behind the same commands.
+"""The local sandbox: PostgreSQL, the Lambda emulator and a WebSub hub, with Docker or without, one set of commands.
 
     python -m dev.sandbox up|down|status|logs|psql|reset [--force]|url
 
@@ -8,15 +8,19 @@ through the Docker SDK) and Docker Compose v2 is installed, the embedded mode ot
 ``dev/services.py`` describes them (the tests hold ``docker-compose.yml`` to that).
 
 Embedded mode keeps its state under ``SANDBOX_DIR`` (default ``.sandbox/``): the cluster in ``postgres/`` (kept
-across ``down``/``up``; as root, outside the checkout when the server's user cannot reach it), the emulator's
-``emulator.pid`` and ``emulator.log``, and ``state.json`` recording the ports in use. Docker mode is the compose
-project ``COMPOSE_PROJECT_NAME`` (default: the folder's name). Host ports come from ``PGPORT``, ``EMULATOR_PORT``,
-``API_PORT`` (environment, then ``.env``).
+across ``down``/``up``; as root, outside the checkout when the server's user cannot reach it), ``emulator.pid``/
+``emulator.log`` and ``hub.pid``/``hub.log`` (the two background processes), and ``state.json`` recording the ports
+in use. Docker mode is the compose project ``COMPOSE_PROJECT_NAME`` (default: the folder's name). Host ports come
+from ``PGPORT``, ``EMULATOR_PORT``, ``API_PORT`` and ``HUB_PORT`` (environment, then ``.env``).
+
+Modules: ``backend`` (the Protocol), ``embedded`` and ``docker`` (the two modes), ``process`` (one background process
+of the embedded mode), ``engine`` (the Docker SDK), ``settings`` (ports, URLs, errors), ``commands`` (what both modes
+share: mode choice, invoke, seed, new revisions).
 """
 
 from __future__ import annotations
 
-from dev.postgres import port_in_use
+from dev.ports import port_in_use
 
 from .backend import Backend, ModeChoice
 from .commands import backend, choose_mode, confirm_reset, invoke, new_migration, seed

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from dev import services
+from dev.emulator.client import EmulatorUnreachable, LambdaClient, zappa_command
+from dev.emulator.settings import SettingsError, stage_config
 from dev.guard import check_database_url
+from dev.health import http_healthy
 
 from . import engine
 from .backend import Backend, ModeChoice
 from .docker import Docker
 from .embedded import Embedded
 from .settings import SandboxError, Settings, say
+
+INVOKE_TIMEOUT = 300.0
 
 
 def choose_mode(settings: Settings) -> ModeChoice:
@@ -38,42 +43,60 @@ def choose_mode(settings: Settings) -> ModeChoice:
     return ModeChoice("docker", "a Docker engine and Docker Compose v2 answer")
 
 
-# -- migrations against the sandbox ----------------------------------------------------------------------------
-def invoke(settings: Settings, function: str, payload: dict | None = None) -> subprocess.CompletedProcess:
-    """Call a Zappa function through the emulator's Invoke API, as `make invoke-*` does (HTTP only).
+# -- the functions, through the sandbox's Lambda ---------------------------------------------------------------
+def function_name(settings: Settings) -> str:
+    """The sandbox stage's Lambda function name, as Zappa names it."""
+    try:
+        return stage_config(settings.project_dir / services.SETTINGS_FILE, services.STAGE).function_name
+    except SettingsError as exc:
+        raise SandboxError(str(exc)) from None
 
-    stdout is the function's result as JSON; stderr the Lambda log tail.
+
+def invoke(settings: Settings, function: str, payload: dict | None = None) -> Any:
+    """Call a Zappa function through the sandbox's Invoke API, as `make invoke-*` does; its result.
+
+    A function error or an unreachable emulator is a :class:`SandboxError` with the error and the log tail.
     """
-    argv = [sys.executable, "-m", "dev.invoke", "--json", "--endpoint", settings.invoke_url, function]
-    if payload is not None:
-        argv += ["--payload", json.dumps(payload)]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=settings.project_dir, timeout=300)
+    try:
+        answer = LambdaClient(settings.invoke_url, timeout=INVOKE_TIMEOUT).invoke(
+            function_name(settings), zappa_command(function, payload)
+        )
+    except EmulatorUnreachable as exc:
+        raise SandboxError(f"{exc}: `make up` first") from None
+    if not answer.ok:
+        error = answer.error() or {}
+        raise SandboxError(
+            f"{function} failed through the emulator: {error.get('errorType')}: {error.get('errorMessage')}\n"
+            f"{answer.log}`make logs` shows the emulator's side."
+        )
+    return answer.json()
 
 
-def seed(settings: Settings, extra: list[str] | None = None, capture: bool = False) -> subprocess.CompletedProcess:
-    """``dev.seed`` against the running sandbox: its API front, its database, and the stage's WebSub secret."""
-    check_database_url(settings.database_url)
-    secret = services.stage_config(settings.project_dir).get("environment_variables", {}).get("WEBSUB_SECRET", "")
-    argv = [sys.executable, "-m", "dev.seed", "--base-url", settings.api_url, "--database-url", settings.database_url]
-    if secret:
-        argv += ["--secret", secret]
-    return subprocess.run(
-        [*argv, *(extra or [])], cwd=settings.project_dir, capture_output=capture, text=True, timeout=300
-    )
+def seed(settings: Settings, channels: int = 3, videos: int = 5) -> dict[str, Any]:
+    """``dev.seed`` against the running sandbox: subscribed through its Lambda, notified through its hub."""
+    from dev import seed as seeder  # imports the app's sample feeds: only when seeding
+
+    target = seeder.Target(settings.api_url, settings.invoke_url, function_name(settings), settings.hub_url)
+    try:
+        summary = seeder.seed(target, channels, videos)
+    except seeder.SeedError as exc:
+        raise SandboxError(f"seeding failed: {exc}") from None
+    say(seeder.report(summary))
+    return summary
 
 
 def new_migration(settings: Settings, message: str) -> Path | None:
     """``flask db migrate`` against the sandbox database brought to head first, so the diff is only your change."""
     check_database_url(settings.database_url)
-    if not services.http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)):
+    if not http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)):
         raise SandboxError("the sandbox is not running: `make up` first")
     say("bringing the sandbox database to head first (as `make invoke-upgrade`) ...")
-    upgraded = invoke(settings, "run.run_alembic_upgrade")
-    if upgraded.returncode != 0:
+    try:
+        invoke(settings, "run.run_alembic_upgrade")
+    except SandboxError as exc:
         raise SandboxError(
-            f"the upgrade to head failed, so a new revision would be generated against an old schema:\n"
-            f"{upgraded.stdout}{upgraded.stderr}"
-        )
+            f"the upgrade to head failed, so a new revision would be generated against an old schema:\n{exc}"
+        ) from None
     versions = settings.project_dir / "migrations" / "versions"
     before = set(versions.glob("*.py"))
     env = dict(os.environ, DATABASE_URL=settings.database_url)

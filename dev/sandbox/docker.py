@@ -10,13 +10,14 @@ import subprocess
 import sys
 
 from dev import services
-from dev.postgres import port_in_use
+from dev.health import http_healthy
+from dev.ports import port_in_use
 
 from . import engine
 from .settings import SandboxError, Settings, port_error, print_summary, say
 
 UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the image
-SERVICES = ("db", "lambda")
+SERVICES = ("db", "lambda", "hub")
 # What the image is made of at run time: the source itself is bind-mounted, so only these call for a rebuild.
 BUILD_INPUTS = ("Dockerfile", "requirements.txt", ".dockerignore")
 
@@ -91,7 +92,7 @@ class Docker:
         self.compose()  # no Compose: say so before anything else
         if not self.is_running():
             # Before compose runs: its own message for a busy port is an engine error that names no variable.
-            for name in ("pg", "emulator", "api"):
+            for name in services.Ports.ENV:
                 if port_in_use(getattr(settings.ports, name)):
                     raise port_error(settings, name)
         build = [] if self.image_is_current() else ["--build"]
@@ -99,7 +100,7 @@ class Docker:
         states = self.states()
         if code != 0 or not all(name in states and states[name].up for name in SERVICES):
             raise SandboxError(
-                f"`docker compose up` did not bring both services up healthy (exit {code}): "
+                f"`docker compose up` did not bring every service up healthy (exit {code}): "
                 f"{self._describe(states)}. `make logs` shows why; fix it and `make up` again."
             )
         say("sandbox is up (docker mode)")
@@ -118,8 +119,11 @@ class Docker:
         for name in SERVICES:
             say(f"{name + ':':10} {self._describe_one(states.get(name))}")
         say(f"mode:      docker (compose project {self.settings.compose_project}; data in {self.data_location()})")
-        healthy = all(name in states and states[name].up for name in SERVICES) and services.http_healthy(
-            services.emulator_health_url(services.HOST, self.settings.ports.emulator)
+        ports = self.settings.ports
+        healthy = (
+            all(name in states and states[name].up for name in SERVICES)
+            and http_healthy(services.emulator_health_url(services.HOST, ports.emulator))
+            and http_healthy(services.hub_health_url(services.HOST, ports.hub))
         )
         if healthy:
             print_summary(self.settings, self.mode, next_steps=False, where=self.data_location())

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dev import services
+from dev.env_file import effective_env
 
 
 class SandboxError(RuntimeError):
@@ -30,7 +31,7 @@ class Settings:
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, project_dir: Path = services.PROJECT_ROOT) -> Settings:
-        env = services.effective_env(project_dir, environ)
+        env = effective_env(project_dir, environ)
         sandbox_dir = Path(env.get("SANDBOX_DIR") or ".sandbox")
         if not sandbox_dir.is_absolute():
             sandbox_dir = project_dir / sandbox_dir
@@ -67,6 +68,10 @@ class Settings:
     def api_url(self) -> str:
         return f"http://{services.HOST}:{self.ports.api}"
 
+    @property
+    def hub_url(self) -> str:
+        return f"http://{services.HOST}:{self.ports.hub}"
+
 
 def compose_project_name(project_dir: Path) -> str:
     """Compose's default project name: the folder's name, lower-cased, without the characters compose drops."""
@@ -94,12 +99,14 @@ def print_summary(settings: Settings, mode: str, next_steps: bool = True, where:
     say(f"  database     {settings.database_url}")
     say(f"  Invoke API   {settings.invoke_url}  (Lambda's invoke endpoint; `make invoke-*` talk to it)")
     say(f"  API front    {settings.api_url}  (HTTP requests to run.app, e.g. {settings.api_url}/websub)")
+    say(f"  WebSub hub   {settings.hub_url}/hub  (the local stage subscribes here; verifies through the API front)")
     say(f"  mode         {mode}  (logs: make logs)")
     if where:
         say(f"  data         {where}")
     if next_steps:
         say()
         say("next: make invoke-upgrade     # migrate the sandbox database to head, through the emulator")
-        say("      make seed               # sample channels and videos, as signed WebSub notifications")
+        say("      make seed               # sample channels: subscribed through the Lambda, notified through the hub")
+        say("      make subscribe CHANNEL=UC...  # = zappa invoke local 'run.subscribe_channel', verified by the hub")
         say("      make psql               # look at the data")
         say("      make down               # stop (data kept); make reset wipes it")

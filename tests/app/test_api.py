@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL
 
-from dev.postgres import free_port
+from dev.ports import free_port
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.models import Channel, SubscriptionState, Video
 

@@ -76,15 +76,13 @@ def test_renew_subscriptions_is_invokable(run_module):
 
 
 def test_subscribe_channel_asks_the_hub_and_records_a_pending_subscription(run_module):
-    from dev.seed import FakeHub
+    from dev.hub import Hub, serve
 
     invoke(run_module.run_alembic_upgrade, {})
-    hub = FakeHub().start()
-    try:
-        run_module.app.config["WEBSUB_HUB_URL"] = hub.url
+    with serve(Hub(verification="manual")) as running:
+        run_module.app.config["WEBSUB_HUB_URL"] = running.url
         result = invoke(run_module.subscribe_channel, {"channel_id": "UCabcdefghijklmnopqrstuv"})
-    finally:
-        hub.stop()
+    hub = running.hub
     assert result["state"] == "pending"
     assert [r.form["hub.mode"] for r in hub.requests] == ["subscribe"]
     assert hub.requests[0].form["hub.topic"].endswith("channel_id=UCabcdefghijklmnopqrstuv")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from dev import services
-from dev.postgres import free_port
+from dev.hub import HubClient
+from dev.ports import free_port
 
 ROOT = services.PROJECT_ROOT
 VENV = Path(sys.executable).parent.parent
@@ -57,7 +58,7 @@ class MakeSandbox:
     def __init__(self, project_dir: Path, mode: str, sandbox_dir: Path | None = None, project: str = "") -> None:
         self.project_dir = project_dir
         self.mode = mode
-        self.ports = services.Ports(pg=free_port(), emulator=free_port(), api=free_port())
+        self.ports = services.Ports(**{name: free_port() for name in services.Ports.ENV})
         self.project = project
         env = dict(os.environ)
         # No AWS_ENDPOINT_URL_LAMBDA either: make/sandbox.mk must steer `make invoke-*` to EMULATOR_PORT itself.
@@ -75,9 +76,7 @@ class MakeSandbox:
         env.update(
             SANDBOX=mode,
             SANDBOX_DATABASE_URL="",
-            PGPORT=str(self.ports.pg),
-            EMULATOR_PORT=str(self.ports.emulator),
-            API_PORT=str(self.ports.api),
+            **{variable: str(getattr(self.ports, name)) for name, variable in services.Ports.ENV.items()},
         )
         if sandbox_dir is not None:
             env["SANDBOX_DIR"] = str(sandbox_dir)
@@ -89,6 +88,16 @@ class MakeSandbox:
     @property
     def database_url(self) -> str:
         return services.database_url(services.HOST, self.ports.pg)
+
+    def hub(self) -> HubClient:
+        return HubClient(f"http://{services.HOST}:{self.ports.hub}", timeout=30)
+
+    def function_environment(self) -> dict[str, str]:
+        """What this sandbox hands its functions (the database, the stage's service URLs where this mode runs them)."""
+        if self.mode == "docker":
+            return services.compose_function_environment(self.project_dir)
+        addresses = services.host_addresses(self.ports)
+        return services.function_environment(self.database_url, addresses, self.project_dir)
 
     def make(self, *args: str, check: bool = True, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
         stamp = VENV / ".installed"
@@ -128,6 +137,34 @@ class MakeSandbox:
         result = subprocess.run(argv, capture_output=True, text=True, cwd=self.project_dir, env=self.env, timeout=300)
         assert result.returncode == 0, f"{function} failed ({result.returncode}):\n{output(result)}"
         return json.loads(result.stdout)
+
+    def zappa_invoke(self, function: str, payload: dict | None = None) -> subprocess.CompletedProcess:
+        """The real ``zappa invoke local FUNCTION [--payload JSON]`` in the checkout (its stage points
+        ``aws_endpoint_urls.lambda`` at this sandbox: see :func:`copy_checkout`), with dummy credentials."""
+        zappa = Path(sys.executable).with_name("zappa")
+        env = {k: v for k, v in self.env.items() if not k.startswith(("AWS_", "ZAPPA_"))}
+        env.update(
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_MAX_ATTEMPTS="1",
+            HTTPS_PROXY="http://127.0.0.1:9",  # Zappa's PyPI version check fails at once instead of waiting
+            NO_PROXY="127.0.0.1,localhost",
+        )
+        argv = [str(zappa), "invoke", services.STAGE, function]
+        if payload is not None:
+            argv += ["--payload", json.dumps(payload)]
+        return subprocess.run(argv, cwd=self.project_dir, env=env, capture_output=True, text=True, timeout=120)
+
+    def wait_for_sql(self, query: str, expected: str, timeout: float = 60.0) -> str:
+        """Poll ``query`` (one value, through `make psql`) until it reads ``expected`` or ``timeout`` s pass; the
+        last value read, for the assertion."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.sql(query)
+            if value == expected or time.monotonic() > deadline:
+                return value
+            time.sleep(0.2)
 
     def sandbox_cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         """``python -m dev.sandbox`` directly (clean-up paths that must not depend on make)."""
@@ -173,3 +210,30 @@ def docker_or_skip() -> None:
 def session_project_name(prefix: str = "ytsbx") -> str:
     """A compose project name no developer uses and no other test session shares."""
     return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def rehearse_subscribing(box: MakeSandbox, channel_id: str) -> None:
+    """``zappa invoke local 'run.subscribe_channel'`` end to end on a running sandbox whose database is at head: the
+    function asks the local hub, the hub verifies through the API front, the subscription becomes active with the
+    hub's lease; then ``run.renew_subscriptions`` renews it the same way once its lease ends within the window."""
+    where = f"where channel_id = '{channel_id}'"
+    subscribed = box.zappa_invoke("run.subscribe_channel", {"channel_id": channel_id})
+    assert subscribed.returncode == 0, output(subscribed)
+    assert "Result of run.subscribe_channel:" in subscribed.stdout and channel_id in subscribed.stdout
+    lease = f"select state || ' ' || lease_seconds from subscriptions {where}"
+    assert box.wait_for_sql(lease, "active 432000") == "active 432000", "the hub's verification never arrived"
+    callback = f"{box.function_environment()['WEBSUB_CALLBACK_URL']}/{channel_id}"
+    held = [s for s in box.hub().subscriptions() if s["callback"] == callback]
+    assert len(held) == 1 and held[0]["signed"] and held[0]["lease_seconds"] == 432000, box.hub().subscriptions()
+
+    # The lease now ends within the renewal window: the daily function renews it through the hub.
+    assert box.sql(f"update subscriptions set expires_at = now() + interval '1 hour' {where}") == "UPDATE 1"
+    renewed = box.zappa_invoke("run.renew_subscriptions")
+    assert renewed.returncode == 0, output(renewed)
+    assert "Result of run.renew_subscriptions:" in renewed.stdout, renewed.stdout
+    renewed_ids = renewed.stdout.split("'renewed': [", 1)[-1].split("]", 1)[0]  # the handler prints the dict
+    assert f"'{channel_id}'" in renewed_ids, renewed.stdout
+    extended = f"select expires_at > now() + interval '4 days' from subscriptions {where}"
+    assert box.wait_for_sql(extended, "t") == "t", "the renewal was not verified by the hub"
+    requests = [r for r in box.hub().requests() if r["callback"] == callback]
+    assert [r["state"] for r in requests][-2:] == ["verified", "verified"], requests

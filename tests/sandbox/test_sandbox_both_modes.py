@@ -2,8 +2,8 @@
 
 The rehearsal runs in the embedded mode and in the Docker mode (the session's real-engine stack, see conftest.py);
 the invoke results (timings left out), the catalog snapshots (tests/migrations/snapshot.py) and the seeded rows
-(clock columns left out, the sandbox's own API address made neutral) must be equal. Both are also held to the
-history in migrations/ itself, so an equal-but-wrong pair fails too.
+(clock columns left out, the callback base each mode hands its functions made neutral) must be equal. Both are also
+held to the history in migrations/ itself, so an equal-but-wrong pair fails too.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def _without_timings(value: Any) -> Any:
     return value
 
 
-def _rows(url: str, api_url: str) -> dict[str, list[tuple]]:
-    """Every public table's rows without its clock columns (timestamps), the API address written as <api>."""
+def _rows(url: str, callback_base: str) -> dict[str, list[tuple]]:
+    """Every public table's rows without its clock columns (timestamps), the mode's callback base written as
+    <callback> (``http://127.0.0.1:<API_PORT>/websub`` embedded, ``http://lambda:8000/websub`` in Docker)."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"), poolclass=sa.pool.NullPool)
     out: dict[str, list[tuple]] = {}
     try:
@@ -57,7 +58,7 @@ def _rows(url: str, api_url: str) -> dict[str, list[tuple]]:
             for table, names in tables.items():
                 quoted = ", ".join(f'"{name}"' for name in names)
                 rows = conn.execute(sa.text(f'SELECT {quoted} FROM "{table}" ORDER BY {quoted}')).all()
-                out[table] = [tuple(str(v).replace(api_url, "<api>") for v in row) for row in rows]
+                out[table] = [tuple(str(v).replace(callback_base, "<callback>") for v in row) for row in rows]
     finally:
         engine.dispose()
     return out
@@ -69,8 +70,8 @@ def rehearse(box: MakeSandbox) -> dict[str, Any]:
     results = [_without_timings(box.invoke(function, payload)) for function, payload in STEPS]
     snapshot = catalog_snapshot(box.database_url)
     box.make("seed")
-    api_url = f"http://{services.HOST}:{box.ports.api}"
-    return {"invokes": results, "snapshot": snapshot, "rows": _rows(box.database_url, api_url)}
+    callback_base = box.function_environment()["WEBSUB_CALLBACK_URL"]
+    return {"invokes": results, "snapshot": snapshot, "rows": _rows(box.database_url, callback_base)}
 
 
 def _check_against_the_history(result: dict[str, Any]) -> None:
@@ -86,6 +87,9 @@ def _check_against_the_history(result: dict[str, Any]) -> None:
     assert (down["from_revision"], down["to_revision"]) == (head, below), down
     assert (again["from_revision"], again["to_revision"]) == (below, head), again
     assert result["rows"] and any(result["rows"].values()), "make seed stored nothing"
+    subscriptions = result["rows"]["subscriptions"]
+    callbacks = [value for row in subscriptions for value in row if value.startswith("<callback>/UCseed")]
+    assert subscriptions and len(callbacks) == len(subscriptions), subscriptions  # one verified callback each
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def _compose_binary() -> str:
 
 def _clean_env() -> dict[str, str]:
     """No developer overrides and no engine: the file's own defaults are what is under test."""
-    dropped = {"PGPORT", "EMULATOR_PORT", "API_PORT", "POSTGRES_VERSION", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"}
+    dropped = {*services.Ports.ENV.values(), "POSTGRES_VERSION", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"}
     env = {key: value for key, value in os.environ.items() if key not in dropped}
     env["DOCKER_HOST"] = NO_ENGINE
     return env
@@ -112,14 +112,35 @@ def test_dockerfile_is_hadolint_clean():
 
 def test_lambda_command_is_the_embedded_emulator_command(compose):
     command = compose["services"]["lambda"]["command"]
-    assert command == services.container_emulator_command()
-    # Everything but the bind address and where the rendered settings go equals what the embedded mode runs.
-    embedded = services.emulator_command(python="python")
+    passed = sorted(services.compose_function_environment())
+    assert command == services.container_emulator_command(passed)
+    # Everything but the bind address and where the rendered settings go equals what the embedded mode runs (it
+    # passes the same variables, with values for its own addresses).
+    embedded = services.emulator_command(python="python", pass_env=sorted(_embedded_function_environment()))
     host_at = embedded.index("--host") + 1
     assert command[: len(embedded)][:host_at] + command[host_at + 1 : len(embedded)] == (
         embedded[:host_at] + embedded[host_at + 1 :]
     )
     assert command[len(embedded) :] == ["--runtime-dir", services.CONTAINER_RUNTIME_DIR]
+
+
+def _embedded_function_environment() -> dict[str, str]:
+    return services.function_environment(services.database_url(), services.host_addresses(services.Ports()))
+
+
+def test_hub_service_is_the_embedded_hub_on_the_lambda_images_python(compose):
+    hub = compose["services"]["hub"]
+    assert hub["command"] == services.container_hub_command()
+    embedded = services.hub_command(python="python")
+    host_at = embedded.index("--host") + 1
+    assert hub["command"][:host_at] + hub["command"][host_at + 1 :] == embedded[:host_at] + embedded[host_at + 1 :]
+    # The hub needs only the standard library: the image the lambda image is built FROM, nothing built.
+    assert "build" not in hub and hub["image"] == _dockerfile_instruction("FROM")
+    assert hub["user"] and not hub["user"].startswith(("0", "root")), "the hub must not run as root"
+    assert hub["working_dir"] == _dockerfile_instruction("WORKDIR")
+    [mount] = hub["volumes"]
+    assert (mount["source"], mount["target"], mount.get("read_only")) == (str(ROOT), "/app", True), mount
+    assert {key: hub["environment"].get(key) for key in services.PROCESS_ENVIRONMENT} == services.PROCESS_ENVIRONMENT
 
 
 def _healthcheck_timing(check: dict) -> tuple:
@@ -138,6 +159,9 @@ def test_healthchecks_are_the_embedded_ones(compose):
     lambda_check = compose["services"]["lambda"]["healthcheck"]
     assert lambda_check["test"] == ["CMD", *services.emulator_healthcheck()]
     assert _healthcheck_timing(lambda_check) == EXPECTED_TIMING
+    hub_check = compose["services"]["hub"]["healthcheck"]
+    assert hub_check["test"] == ["CMD", *services.hub_healthcheck()]
+    assert _healthcheck_timing(hub_check) == EXPECTED_TIMING
     db_check = compose["services"]["db"]["healthcheck"]
     assert db_check["test"] == ["CMD", *services.db_healthcheck()]
     assert _healthcheck_timing(db_check) == EXPECTED_TIMING
@@ -165,14 +189,16 @@ def test_dockerfile_cmd_and_healthcheck_are_the_same(compose):
     assert (flags["interval"], flags["timeout"], int(flags["retries"]), flags["start-period"]) == EXPECTED_TIMING
 
 
-def test_the_container_writes_nothing_into_the_checkout(compose):
-    lam = compose["services"]["lambda"]
+def test_the_containers_write_nothing_into_the_checkout(compose):
     workdir = _dockerfile_instruction("WORKDIR")
     assert not services.CONTAINER_RUNTIME_DIR.startswith(workdir + "/"), "rendered settings would land in the checkout"
-    # Any mount inside the bind-mounted checkout makes the engine create its mount point there, as root.
-    inside = [m for m in lam.get("volumes", []) + lam.get("tmpfs", []) if _target(m).startswith(workdir + "/")]
-    assert inside == [], inside
-    assert lam["environment"]["PYTHONDONTWRITEBYTECODE"] == "1"
+    for name in ("lambda", "hub"):
+        service = compose["services"][name]
+        # Any mount inside the bind-mounted checkout makes the engine create its mount point there, as root.
+        mounts = service.get("volumes", []) + service.get("tmpfs", [])
+        inside = [m for m in mounts if _target(m).startswith(workdir + "/")]
+        assert inside == [], (name, inside)
+        assert service["environment"]["PYTHONDONTWRITEBYTECODE"] == "1", name
 
 
 def _target(mount: dict | str) -> str:
@@ -214,8 +240,7 @@ def test_lambda_environment_points_at_db_and_starts_with_it(resolved):
     lam = resolved["services"]["lambda"]
     env = lam["environment"]
     assert env["DATABASE_URL"] == services.compose_database_url()
-    expected = services.emulator_environment(services.compose_database_url())
-    assert {key: env.get(key) for key in expected} == expected
+    assert env == services.emulator_environment(services.compose_function_environment())
     assert lam["depends_on"]["db"]["condition"] in ("service_started", "service_healthy")
     assert f"{ROOT}:/app" in _volumes(lam), lam["volumes"]
 
@@ -256,6 +281,7 @@ def test_ports_published_on_loopback_only(resolved):
             ("127.0.0.1", str(defaults.emulator), str(services.CONTAINER_PORTS.emulator)),
             ("127.0.0.1", str(defaults.api), str(services.CONTAINER_PORTS.api)),
         },
+        "hub": {("127.0.0.1", str(defaults.hub), str(services.CONTAINER_PORTS.hub))},
     }
     for name, service in resolved["services"].items():
         assert set(_published(service)) == expected.get(name, set()), name
@@ -263,13 +289,14 @@ def test_ports_published_on_loopback_only(resolved):
 
 def test_ports_follow_the_env_variables(tmp_path):
     env_file = tmp_path / "moved.env"
-    env_file.write_text("PGPORT=15433\nEMULATOR_PORT=19000\nAPI_PORT=18000\nPOSTGRES_VERSION=16\n")
+    env_file.write_text("PGPORT=15433\nEMULATOR_PORT=19000\nAPI_PORT=18000\nHUB_PORT=19999\nPOSTGRES_VERSION=16\n")
     config = _compose_config(env_file)
     assert set(_published(config["services"]["db"])) == {("127.0.0.1", "15433", "5432")}
     assert set(_published(config["services"]["lambda"])) == {
         ("127.0.0.1", "19000", "9000"),
         ("127.0.0.1", "18000", "8000"),
     }
+    assert set(_published(config["services"]["hub"])) == {("127.0.0.1", "19999", "9999")}
     assert config["services"]["db"]["image"] == "postgres:16"
 
 
@@ -281,6 +308,37 @@ def test_env_example_documents_every_variable():
     read_by_sandbox |= set(services.Ports.ENV.values())
     missing = (in_compose | read_by_sandbox) - documented
     assert not missing, f".env.example does not document {sorted(missing)}"
+
+
+def test_the_stage_urls_of_sandbox_services_follow_each_mode():
+    """The local stage names the hub and the API front at their default loopback addresses; each mode hands the
+    functions those URLs pointed at where it runs them (the hub reaches the callback, the function the hub)."""
+    stage = services.function_environment("db", {})  # nothing relocated: the stage's own values
+    docker = services.compose_function_environment()
+    moved = services.function_environment("db", services.host_addresses(services.Ports(api=18000, hub=19999)))
+    relocated = set(docker) - {"DATABASE_URL"}
+    assert relocated, "the local stage names no sandbox service: its hub URL should (see zappa_settings.json)"
+    assert set(moved) - {"DATABASE_URL"} == relocated
+    hub_urls = {docker[name] for name in relocated if "//hub:" in docker[name]}
+    assert hub_urls == {f"http://hub:{services.CONTAINER_PORTS.hub}/hub"}, docker
+    for name in relocated:
+        assert docker[name].split("/", 3)[3:] == moved[name].split("/", 3)[3:], "paths are kept"
+        assert moved[name].startswith(("http://127.0.0.1:18000/", "http://127.0.0.1:19999/")), moved
+    assert stage == {"DATABASE_URL": "db"}
+
+
+def test_relocating_urls_touches_only_loopback_urls_at_known_ports():
+    environment = {
+        "HUB": "http://127.0.0.1:9999/hub?x=1",
+        "LOCALHOST": "https://localhost:8000/websub",
+        "ELSEWHERE": "http://example.com:9999/hub",
+        "OTHER_PORT": "http://127.0.0.1:1234/",
+        "NO_PORT": "http://127.0.0.1/hub",
+        "NOT_A_URL": "9999",
+        "BAD_PORT": "http://127.0.0.1:99999999/",
+    }
+    moved = services.relocate_urls(environment, {9999: "hub:9999", 8000: "lambda:8000"})
+    assert moved == {"HUB": "http://hub:9999/hub?x=1", "LOCALHOST": "https://lambda:8000/websub"}
 
 
 def test_dockerignore_keeps_local_state_out():

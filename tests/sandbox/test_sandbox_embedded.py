@@ -7,6 +7,7 @@ Each test gets its own SANDBOX_DIR and free ports, so it never touches a develop
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -14,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sandbox_harness import MakeSandbox, copy_checkout
+from sandbox_harness import MakeSandbox, copy_checkout, rehearse_subscribing
 from sandbox_harness import output as _output
 
 from dev import services
-from dev.postgres import SERVICE_USER, free_port, service_tempdir
+from dev.ports import free_port, port_in_use
+from dev.postgres import SERVICE_USER, service_tempdir
 
 ROOT = services.PROJECT_ROOT
 
@@ -80,9 +82,10 @@ def test_lifecycle_up_migrate_seed_downgrade_down_up_keeps_data_reset(box: Sandb
     assert "healthy" in status.stdout
 
     down = box.make("down")
-    assert "stopped" in down.stdout
+    assert "stopped emulator, hub, PostgreSQL" in down.stdout
     assert "not running" in box.make("down").stdout  # down on a stopped sandbox is harmless
-    assert not (box.dir / "emulator.pid").exists()
+    assert not (box.dir / "emulator.pid").exists() and not (box.dir / "hub.pid").exists()
+    assert not any(port_in_use(getattr(box.ports, name)) for name in services.Ports.ENV), "down left a listener"
 
     box.make("up")
     assert box.sql("select version_num from alembic_version") == below_head, "down/up lost the schema state"
@@ -136,6 +139,32 @@ def test_onboard_on_a_fresh_sandbox_within_the_target(box: Sandbox):
     assert int(box.sql("select count(*) from videos")) > 0
     again = box.make("onboard")  # a second run is harmless: everything is idempotent
     assert "the sandbox is already running" in again.stdout
+
+
+def test_zappa_invoke_subscribe_channel_goes_through_the_local_hub_end_to_end():
+    """The production command, unchanged, against `make up` in a copy of the checkout (its stage's Invoke API
+    endpoint moved to this sandbox's port, nothing else): the hub verifies through the API front."""
+    base = service_tempdir("yt-subscribe-")
+    checkout = base / "app"
+    box = MakeSandbox(checkout, "embedded", sandbox_dir=base / "sandbox")
+    copy_checkout(checkout, emulator_port=box.ports.emulator)
+    try:
+        up = box.make("up")
+        assert f"WebSub hub   http://127.0.0.1:{box.ports.hub}/hub" in up.stdout, up.stdout
+        status = box.make("status").stdout
+        assert re.search(r"^hub:\s+running \(pid \d+\), healthy$", status, re.M), status
+        box.make("invoke-upgrade")
+        rehearse_subscribing(box, "UCsubscribe0000000000001")
+        logs = box.make("logs").stdout
+        assert f"==> {base / 'sandbox' / 'hub.log'} <==" in logs and "verified (lease 432000 s)" in logs, logs[-3000:]
+        # make seed takes the same way: no secret, no database writes of its own.
+        seeded = box.make("seed", "SEED_ARGS=--channels 1 --videos 2")
+        assert "verified by the hub" in seeded.stdout and "delivered and signed by the hub" in seeded.stdout
+        box.make("down")
+        assert not port_in_use(box.ports.hub), "make down left the hub running"
+    finally:
+        box.sandbox_cli("down")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root only: then PostgreSQL runs as an unprivileged user")

@@ -21,7 +21,8 @@ import pytest
 from sandbox_harness import REQUIRE_DOCKER, output
 
 from dev import services
-from dev.postgres import free_port, service_tempdir
+from dev.ports import free_port
+from dev.postgres import service_tempdir
 
 ROOT = services.PROJECT_ROOT
 HERE = Path(__file__).parent
@@ -102,9 +103,7 @@ def env(tmp_path: Path, fake_engine: FakeEngine) -> Iterator[dict[str, str]]:
         DOCKER_HOST=fake_engine.url,
         FAKE_DOCKER_LOG=str(tmp_path / "docker.log"),
         SANDBOX_DIR=str(sandbox_dir / "sandbox"),
-        PGPORT=str(free_port()),
-        EMULATOR_PORT=str(free_port()),
-        API_PORT=str(free_port()),
+        **{variable: str(free_port()) for variable in services.Ports.ENV.values()},
         COMPOSE_PROJECT_NAME="ytsbx-modes-test",
     )
     yield environ
