@@ -29,8 +29,9 @@ from typing import Any
 
 import requests
 
-from dev.emulator.client import EmulatorUnreachable, LambdaClient, endpoint_for, zappa_command
+from dev.emulator.client import endpoint_for
 from dev.emulator.settings import SettingsError, stage_config
+from dev.function_call import FunctionCallError, call
 from dev.hub import HubAnswerError, HubClient, HubUnreachable
 
 SEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # fixed publication times, so a second run is a replay
@@ -75,18 +76,9 @@ def check_services(target: Target, http: requests.Session) -> None:
 def subscribe(target: Target, channel_id: str) -> dict[str, Any]:
     """``run.subscribe_channel`` through the Lambda, then the hub's verification of it; the subscription."""
     try:
-        answer = LambdaClient(target.invoke_url, timeout=120).invoke(
-            target.function_name, zappa_command(SUBSCRIBE_FUNCTION, {"channel_id": channel_id})
-        )
-    except EmulatorUnreachable as exc:
-        raise SeedError(f"{exc}: start the sandbox with `make up`") from None
-    if not answer.ok:
-        error = answer.error() or {}
-        raise SeedError(
-            f"{SUBSCRIBE_FUNCTION} for {channel_id} failed: {error.get('errorType')}: {error.get('errorMessage')}\n"
-            f"{answer.log}"
-        )
-    subscription = answer.json()
+        subscription = call(target.invoke_url, target.function_name, SUBSCRIBE_FUNCTION, {"channel_id": channel_id})
+    except FunctionCallError as exc:
+        raise SeedError(f"subscribing {channel_id}: {exc}") from None
     try:
         request = HubClient(target.hub_url).wait_verification(
             subscription["topic_url"], subscription["callback_url"], timeout=VERIFY_TIMEOUT

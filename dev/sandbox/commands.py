@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dev import services
-from dev.emulator.client import EmulatorUnreachable, LambdaClient, zappa_command
+from dev import function_call, services
 from dev.emulator.settings import SettingsError, stage_config
 from dev.guard import check_database_url
 from dev.health import http_healthy
@@ -19,8 +18,6 @@ from .backend import Backend, ModeChoice
 from .docker import Docker
 from .embedded import Embedded
 from .settings import SandboxError, Settings, say
-
-INVOKE_TIMEOUT = 300.0
 
 
 def choose_mode(settings: Settings) -> ModeChoice:
@@ -58,18 +55,9 @@ def invoke(settings: Settings, function: str, payload: dict | None = None) -> An
     A function error or an unreachable emulator is a :class:`SandboxError` with the error and the log tail.
     """
     try:
-        answer = LambdaClient(settings.invoke_url, timeout=INVOKE_TIMEOUT).invoke(
-            function_name(settings), zappa_command(function, payload)
-        )
-    except EmulatorUnreachable as exc:
-        raise SandboxError(f"{exc}: `make up` first") from None
-    if not answer.ok:
-        error = answer.error() or {}
-        raise SandboxError(
-            f"{function} failed through the emulator: {error.get('errorType')}: {error.get('errorMessage')}\n"
-            f"{answer.log}`make logs` shows the emulator's side."
-        )
-    return answer.json()
+        return function_call.call(settings.invoke_url, function_name(settings), function, payload)
+    except function_call.FunctionCallError as exc:
+        raise SandboxError(f"{exc}\n`make logs` shows the emulator's side.") from None
 
 
 def seed(settings: Settings, channels: int = 3, videos: int = 5) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def test_seed_subscribes_through_the_lambda_and_notifies_through_the_hub(target,
 
 def test_a_hub_that_refuses_stops_the_seed_with_the_functions_error(target, local_hub, query) -> None:
     local_hub.hub.refuse_with = 503
-    with pytest.raises(seed.SeedError, match=r"run.subscribe_channel for UCseed0+1 failed: HubError: .*answered 503"):
+    refused = r"subscribing UCseed0+1: run.subscribe_channel failed: HubError: .*answered 503"
+    with pytest.raises(seed.SeedError, match=refused):
         seed.seed(target, channels=1, videos=1)
     assert query("SELECT state FROM subscriptions") == [("pending",)]  # committed first, as the app promises
     assert query("SELECT count(*) FROM videos") == [(0,)]

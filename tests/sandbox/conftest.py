@@ -22,6 +22,7 @@ import pytest
 from sandbox_harness import MakeSandbox, copy_checkout, docker_or_skip, session_project_name
 
 from dev.sandbox import engine
+from dev.sandbox.docker import SERVICES
 
 DEVELOPER_UID = 1000  # the image's user, and the usual owner of a checkout on Linux
 
@@ -58,7 +59,7 @@ class DockerStack:
     def ensure_up(self) -> None:
         """Bring the stack back up when an earlier test left it down (tests may run alone or in any order)."""
         states = self.states()
-        if not all(name in states and states[name].up for name in ("db", "lambda")):
+        if not all(name in states and states[name].up for name in SERVICES):
             self.box.make("up")
 
 

@@ -25,6 +25,16 @@ ROOT = services.PROJECT_ROOT
 VENV = Path(sys.executable).parent.parent
 REQUIRE_DOCKER = "SANDBOX_REQUIRE_DOCKER"
 BASE_IMAGES = ("postgres:15", "python:3.11-slim")
+# The real Zappa CLI against a sandbox: any dummy credentials, no retries, and the PyPI version check failing at once
+# (through a proxy that is not there) instead of waiting for its timeout.
+ZAPPA_CLI_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_MAX_ATTEMPTS": "1",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
 # Local state a copy of the checkout must not carry: the venv, sandboxes, a developer's .env, caches.
 NOT_COPIED = (".git", ".venv", ".sandbox", ".runtime", ".env", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
 NOT_COPIED += (".hypothesis", ".benchmarks", "build", "dist", "zappa_settings.py", "*.zip")
@@ -143,18 +153,12 @@ class MakeSandbox:
         ``aws_endpoint_urls.lambda`` at this sandbox: see :func:`copy_checkout`), with dummy credentials."""
         zappa = Path(sys.executable).with_name("zappa")
         env = {k: v for k, v in self.env.items() if not k.startswith(("AWS_", "ZAPPA_"))}
-        env.update(
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_MAX_ATTEMPTS="1",
-            HTTPS_PROXY="http://127.0.0.1:9",  # Zappa's PyPI version check fails at once instead of waiting
-            NO_PROXY="127.0.0.1,localhost",
-        )
         argv = [str(zappa), "invoke", services.STAGE, function]
         if payload is not None:
             argv += ["--payload", json.dumps(payload)]
-        return subprocess.run(argv, cwd=self.project_dir, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            argv, cwd=self.project_dir, env={**env, **ZAPPA_CLI_ENV}, capture_output=True, text=True, timeout=120
+        )
 
     def wait_for_sql(self, query: str, expected: str, timeout: float = 60.0) -> str:
         """Poll ``query`` (one value, through `make psql`) until it reads ``expected`` or ``timeout`` s pass; the
