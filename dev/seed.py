@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from dev.emulator.client import endpoint_for
 from dev.emulator.settings import SettingsError, stage_config
 from dev.function_call import FunctionCallError, call
 from dev.hub import HubAnswerError, HubClient, HubUnreachable
+from dev.hub.client import DEFAULT_URL
 
 SEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # fixed publication times, so a second run is a replay
 SUBSCRIBE_FUNCTION = "run.subscribe_channel"
@@ -78,7 +78,8 @@ def subscribe(target: Target, channel_id: str) -> dict[str, Any]:
     try:
         subscription = call(target.invoke_url, target.function_name, SUBSCRIBE_FUNCTION, {"channel_id": channel_id})
     except FunctionCallError as exc:
-        raise SeedError(f"subscribing {channel_id}: {exc}") from None
+        hint = "\nThe schema is not there yet: `make invoke-upgrade` first." if "UndefinedTable" in str(exc) else ""
+        raise SeedError(f"subscribing {channel_id}: {exc}{hint}") from None
     try:
         request = HubClient(target.hub_url).wait_verification(
             subscription["topic_url"], subscription["callback_url"], timeout=VERIFY_TIMEOUT
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=5, help="videos per channel")
     parser.add_argument("--api-url", default="http://127.0.0.1:8000", help="the API front (HTTP to the app)")
     parser.add_argument("--invoke-url", help="the Invoke API (default: as `zappa invoke` finds it for the stage)")
-    parser.add_argument("--hub-url", default=os.environ.get("HUB_URL", "http://127.0.0.1:9999"))
+    parser.add_argument("--hub-url", default=DEFAULT_URL, help=f"the local hub (default {DEFAULT_URL})")
     parser.add_argument("--stage", default="local")
     parser.add_argument("--settings", type=Path, default=Path("zappa_settings.json"))
     args = parser.parse_args(argv)
@@ -185,14 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --channels must be 1..100 and --videos 1..200", file=sys.stderr)
         return 2
     try:
-        config = stage_config(args.settings, args.stage)
-    except SettingsError as exc:
-        print(f"error: cannot use {args.settings}: {exc}", file=sys.stderr)
-        return 2
-    target = Target(args.api_url.rstrip("/"), endpoint_for(config, args.invoke_url), config.function_name, args.hub_url)
-    try:
+        config = stage_config(args.settings, args.stage)  # the function's name, and the stage's Invoke API
+        target = Target(
+            args.api_url.rstrip("/"), endpoint_for(config, args.invoke_url), config.function_name, args.hub_url
+        )
         summary = seed(target, args.channels, args.videos)
-    except SeedError as exc:
+    except (SeedError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a seed must say what broke, not dump a traceback at a newcomer

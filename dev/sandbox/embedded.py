@@ -59,9 +59,6 @@ class Embedded:
         except (OSError, ValueError):
             return None
 
-    def emulator_pid(self) -> int | None:
-        return self.emulator.pid()
-
     def function_environment(self) -> dict[str, str]:
         """The database and the stage's service URLs as the functions must see them on these ports."""
         ports = self.settings.ports
@@ -99,8 +96,6 @@ class Embedded:
 
     # -- commands ------------------------------------------------------------------------------------------------
     def up(self) -> None:
-        from dev.postgres import PostgresError
-
         settings = self.settings
         try:
             check_database_url(settings.database_url)
@@ -110,56 +105,69 @@ class Embedded:
         if os.geteuid() == 0:  # PostgreSQL runs as an unprivileged user that must reach its data dir
             self.dir.chmod(self.dir.stat().st_mode | 0o011)
         pg = None if settings.database_url_override else self.postgres()
-        emulator_pid, hub_pid = self.emulator.pid(), self.hub.pid()
-        pg_running = pg is not None and pg.status()
-        self._check_not_moved(pg if pg_running else None, running=emulator_pid is not None or hub_pid is not None)
-        # Check every port before starting anything, so a conflict never leaves half a sandbox behind.
-        mine = ({"pg"} if pg_running else set()) | ({"emulator", "api"} if emulator_pid else set())
-        mine |= {"hub"} if hub_pid else set()
-        for name in services.Ports.ENV:
-            if name == "pg" and pg is None:
-                continue
-            if name not in mine and port_in_use(getattr(settings.ports, name)):
-                raise port_error(settings, name)
+        running = {
+            "pg": pg is not None and pg.status(),
+            "emulator": self.emulator.pid() is not None,
+            "hub": self.hub.pid() is not None,
+        }
+        self._check_not_moved(pg if running["pg"] else None, running["emulator"] or running["hub"])
+        self._check_ports(running, pg is not None)
+        self._start_postgres(pg)
+        self._start_processes(running)
+        if pg is not None and not self._db_healthy(pg):
+            raise SandboxError(f"PostgreSQL does not answer pg_isready on port {settings.ports.pg}: see {pg.log_file}")
+        self._record_state()
+        say("sandbox already running (nothing to do)" if all(running.values()) else "sandbox is up (embedded mode)")
+        print_summary(settings, self.mode, where=self.data_location())
 
-        already = pg_running and emulator_pid is not None and hub_pid is not None
+    def _check_ports(self, running: dict[str, bool], with_pg: bool) -> None:
+        """Every port this sandbox is about to take is free, checked before anything starts, so a conflict never
+        leaves half a sandbox behind."""
+        mine = {name for name, up in running.items() if up} | ({"api"} if running["emulator"] else set())
+        for name in services.Ports.ENV:
+            if (name != "pg" or with_pg) and name not in mine and port_in_use(getattr(self.settings.ports, name)):
+                raise port_error(self.settings, name)
+
+    def _start_postgres(self, pg) -> None:
+        from dev.postgres import PostgresError
+
+        if pg is None:
+            return
         try:
-            if pg is not None:
-                pg.start()
-                self._ensure_database(pg)
+            pg.start()
+            self._ensure_database(pg)
         except PostgresError as exc:
             raise SandboxError(f"PostgreSQL: {exc}") from None
-        if emulator_pid is None:
+
+    def _start_processes(self, running: dict[str, bool]) -> None:
+        """Start the emulator and the hub unless they run, side by side; wait until both answer."""
+        settings = self.settings
+        if not running["emulator"]:
             functions = self.function_environment()
             env = {**os.environ, **services.emulator_environment(functions)}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.project_dir), env.get("PYTHONPATH")]))
             self.emulator.start(self.emulator_command(sorted(functions)), env, settings.project_dir)
-        if hub_pid is None:
+        if not running["hub"]:
             argv = services.hub_command(services.HOST, settings.ports.hub, sys.executable)
             self.hub.start(argv, {**os.environ, **services.PROCESS_ENVIRONMENT}, services.PROJECT_ROOT)
         self.hub.wait_healthy(services.hub_health_url(services.HOST, settings.ports.hub), HUB_START_TIMEOUT)
         self.emulator.wait_healthy(
             services.emulator_health_url(services.HOST, settings.ports.emulator), EMULATOR_START_TIMEOUT
         )
-        if pg is not None and not self._db_healthy(pg):
-            raise SandboxError(f"PostgreSQL does not answer pg_isready on port {settings.ports.pg}: see {pg.log_file}")
-        self.state_file.write_text(
-            json.dumps(
-                {
-                    "mode": "embedded",
-                    "ports": asdict(settings.ports),
-                    "emulator_pid": self.emulator.pid(),
-                    "hub_pid": self.hub.pid(),
-                    "database_url": settings.database_url,
-                    "invoke_url": settings.invoke_url,
-                    "api_url": settings.api_url,
-                    "hub_url": settings.hub_url,
-                },
-                indent=2,
-            )
-        )
-        say("sandbox already running (nothing to do)" if already else "sandbox is up (embedded mode)")
-        print_summary(settings, self.mode, where=self.data_location())
+
+    def _record_state(self) -> None:
+        settings = self.settings
+        state = {
+            "mode": "embedded",
+            "ports": asdict(settings.ports),
+            "emulator_pid": self.emulator.pid(),
+            "hub_pid": self.hub.pid(),
+            "database_url": settings.database_url,
+            "invoke_url": settings.invoke_url,
+            "api_url": settings.api_url,
+            "hub_url": settings.hub_url,
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
 
     def _check_not_moved(self, running_pg, running: bool) -> None:
         """A running sandbox is never moved to other ports silently: `make down` first."""
