@@ -20,6 +20,8 @@ The control channel is a pair of pipes (4-byte length + JSON), not stdin/stdout,
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import importlib.util
 import json
 import logging
 import os
@@ -159,15 +161,34 @@ def _flush() -> None:
             stream.flush()
 
 
-def serve(req_fd: int, resp_fd: int) -> None:
-    """Init (import Zappa's handler), report ready, then run invocations one at a time until the pipe closes."""
+def _prewarm(handler_module: Any) -> None:
+    """Load the app during init, as Zappa's ``INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT`` does (provisioned concurrency,
+    SnapStart): the singleton ``LambdaHandler`` imports the settings module and the ``app_function``'s module now, so
+    the first invocation is warm. Skipped when the variable already did it at import."""
+    if handler_module.global_handler is None:
+        handler_module.global_handler = handler_module.LambdaHandler()
+
+
+def serve(req_fd: int, resp_fd: int, prewarm: bool = False, tmp: str = "") -> None:
+    """Init (import Zappa's handler; with ``prewarm`` also load the app), report ready, then run invocations one at a
+    time until the pipe closes.
+
+    Each invocation runs in a fresh copy of the init phase's ``contextvars`` context: whatever an invocation pushes
+    there (``app.app_context().push()`` in a raw command, a request context left open) is gone at the next one, so
+    no invocation passes only because an earlier one in the same environment left state behind.
+    """
     started = time.perf_counter()
     request_filter = _install_lambda_log_handler()
-    from zappa.handler import lambda_handler
+    import zappa.handler as handler_module
 
+    if prewarm:
+        _prewarm(handler_module)
+    lambda_handler = handler_module.lambda_handler
     _flush()
     init_ms = (time.perf_counter() - started) * 1000
-    write_message(resp_fd, {"type": "ready", "init_ms": init_ms, "pid": os.getpid(), "peak_mb": peak_rss_mb()})
+    ready = {"type": "ready", "init_ms": init_ms, "pid": os.getpid(), "peak_mb": peak_rss_mb(), "tmp": tmp}
+    write_message(resp_fd, ready)
+    base_context = contextvars.copy_context()
 
     while True:
         message = read_message(req_fd)
@@ -179,7 +200,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
         reply: dict[str, Any] = {"type": "result", "request_id": request_id}
         try:
             event = json.loads(message["payload"])
-            result = lambda_handler(event, LambdaContext(message))
+            result = base_context.copy().run(lambda_handler, event, LambdaContext(message))
             try:
                 reply["payload"] = json.dumps(result)
             except (TypeError, ValueError) as exc:
@@ -200,12 +221,29 @@ def serve(req_fd: int, resp_fd: int) -> None:
         write_message(resp_fd, reply)
 
 
+def _private_tmp(size_mb: int, keep: list[str]) -> str:
+    """Lambda's private /tmp (see private_tmp.py, loaded by path: nothing of ours may enter ``sys.modules`` under a
+    name a project module could have)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "private_tmp.py")
+    spec = importlib.util.spec_from_file_location("_lambda_emulator_private_tmp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_private(size_mb, module.paths_to_keep(keep))
+
+
 def main(argv: list[str]) -> None:
+    """``worker.py REQ_FD RESP_FD TASK_ROOT SETTINGS_DIR [OPTIONS_JSON]``; options: ``private_tmp_mb`` (a private
+    /tmp of that size, or none: the runtime set TMPDIR instead), ``prewarm`` (load the app during init)."""
     req_fd, resp_fd, project_dir, settings_dir = int(argv[0]), int(argv[1]), argv[2], argv[3]
+    options = json.loads(argv[4]) if len(argv) > 4 else {}
+    tmp = ""
+    if options.get("private_tmp_mb"):
+        keep = [project_dir, settings_dir, os.environ.get("HOME", "")]
+        tmp = _private_tmp(int(options["private_tmp_mb"]), keep)
     # sys.path[0] is this file's directory: replace it by the settings module's directory and the task root.
     sys.path[0:1] = [settings_dir, project_dir]
     os.chdir(project_dir)
-    serve(req_fd, resp_fd)
+    serve(req_fd, resp_fd, prewarm=bool(options.get("prewarm")), tmp=tmp)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,10 @@ def test_passed_variables_are_removed_from_the_settings_module(project: Path, tm
     assert "DATABASE_URL" not in text
     assert "FIXTURE_STAGE_VAR" in text
     # The config still says what the stage sets: only the module the handler imports leaves it out.
-    assert stages["local"].environment_variables["DATABASE_URL"] == "postgresql://stage-value-should-be-overridden/db"
+    assert (
+        stages["local"].environment_variables["DATABASE_URL"]
+        == "postgresql://stage-value-should-be-overridden@127.0.0.1:1/db"
+    )
 
 
 def test_settings_errors_carry_zappas_message(tmp_path: Path) -> None:
