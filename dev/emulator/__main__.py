@@ -260,7 +260,7 @@ def banner(
         )
     lines.append(runtime.changes.describe())
     if runtime.changes.kind == "scan" and runtime.eager:
-        lines.append("note: --warm-containers eager needs the watcher; environments start cold after a change")
+        lines.append("warm containers: eager, but a change is only noticed by the next request, which then waits")
     elif runtime.eager:
         lines.append("warm containers: eager (a code change starts a fresh environment in the background)")
     why = " (--memory-probe rusage)" if args.memory_probe == "rusage" else " (no /proc on this system, e.g. macOS)"

@@ -175,10 +175,7 @@ class ScanDetector:
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return (
-            f"code changes: every invocation walks the project (O(files)){why}; "
-            "eager warm-up needs the watcher (pip install watchfiles)"
-        )
+        return f"code changes: every request walks the project (O(files)){why}"
 
     def close(self) -> None:
         pass

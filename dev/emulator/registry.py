@@ -76,6 +76,7 @@ class Registry:
         self._by_stage: dict[str, FunctionConfig] = {}
         self._shipped: ShippedFiles | None = None
         self._refusals: dict[str, str] = {}
+        self.version = 0  # counts the loads of the settings file
         self.reload_if_changed()
 
     def reload_if_changed(self) -> bool:
@@ -100,6 +101,7 @@ class Registry:
             self._refusals = {c.function_name: r for c in configs if (r := self._guard(c))}
             self._settings_mtime = mtime
             self._shipped = None
+            self.version += 1
             return True
 
     def _package_stages(self, stages: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:

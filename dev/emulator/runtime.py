@@ -252,6 +252,9 @@ class Runtime:
     _pools: dict[str, FunctionPool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _generation: int = 0
+    _reported: int = 0  # changes the detector reported
+    _synced: tuple[int, int] = (0, 0)  # (registry version, reported changes) the current generation reflects
+    _sync_lock: threading.Lock = field(default_factory=threading.Lock)
     _live: set[Environment] = field(default_factory=set)  # every started environment, so close() can end them
     _home: Path = field(init=False)
     _tmp_root: Path = field(init=False)
@@ -264,6 +267,7 @@ class Runtime:
         self._home.mkdir(parents=True, exist_ok=True)
         self._tmp_root.mkdir(exist_ok=True)
         self.changes = self.changes or ScanDetector(self.registry.shipped_files)
+        self._synced = (self.registry.version, 0)
         self.changes.start(self._code_changed)
 
     @property
@@ -282,25 +286,36 @@ class Runtime:
             return pool
 
     def check_for_changes(self) -> int:
-        """Before an invocation: a changed settings file, or a change the detector reports only when asked (the
-        scan), starts a new generation. Returns the current generation."""
-        try:
-            reloaded = self.registry.reload_if_changed()
-        except SettingsError as exc:  # mid-edit: keep serving the last good settings, say why
-            print(f"emulator: keeping the previous settings: {exc}", file=sys.stderr, flush=True)
-            reloaded = False
+        """Before an invocation: bring the generation up to date with the settings file and with what the detector
+        saw (the scan answers only when asked). Returns the current generation."""
         assert self.changes is not None
-        if reloaded or self.changes.changed():
-            self._advance()
+        if self.changes.changed():
+            with self._lock:
+                self._reported += 1
+        self._sync()
         return self._generation
 
     def _code_changed(self) -> None:
-        """The watcher saw a change (its thread): new settings if they changed, a new generation, eager warm-ups."""
-        try:
-            self.registry.reload_if_changed()
-        except SettingsError as exc:
-            print(f"emulator: keeping the previous settings: {exc}", file=sys.stderr, flush=True)
-        self._advance()
+        """The watcher saw a change (its thread)."""
+        with self._lock:
+            self._reported += 1
+        self._sync()
+
+    def _sync(self) -> None:
+        """One place, one caller at a time, where settings are re-read and a new generation starts: an invocation
+        that arrives while the watcher re-renders the settings waits for the new ones instead of using an
+        environment built from the old, and the two never start two generations for one change."""
+        with self._sync_lock:
+            try:
+                self.registry.reload_if_changed()
+            except SettingsError as exc:  # mid-edit: keep serving the last good settings, say why
+                print(f"emulator: keeping the previous settings: {exc}", file=sys.stderr, flush=True)
+            with self._lock:
+                state = (self.registry.version, self._reported)
+                if state == self._synced:
+                    return
+                self._synced = state
+            self._advance()
 
     def _advance(self) -> None:
         """Start a new code generation: retire idle environments; warm a fresh one per function if eager."""

@@ -13,6 +13,8 @@ import base64
 import json
 import os
 import shutil
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,35 @@ class Emulator(client.EmulatorProcess):
 
     def console(self) -> str:
         return self.log()
+
+    def shared_path(self, name: str) -> Path:
+        """A path a function can write and the test can read: in the task root, the one host directory an
+        environment with a private /tmp still shares (the test's own tmp_path is under the host's /tmp, which the
+        function does not see). No watched suffix, so writing it is not a code change."""
+        assert self.project_dir is not None
+        return self.project_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+
+    def generation(self) -> int:
+        """The emulator's code generation (/health): it grows by one for every change it noticed."""
+        return int(self.health()["generation"])
+
+    def wait_for_change(self, before: int, timeout: float = 60.0) -> int:
+        """Until the emulator has noticed an edit made after ``before`` was read (the watcher reports it ~20-40 ms
+        after the write; a scan notices at the next request, which /health is); the new generation."""
+        return self.wait_until(lambda health: health["generation"] > before, timeout, "the edit was not noticed")[
+            "generation"
+        ]
+
+    def wait_until(self, condition: Any, timeout: float = 60.0, what: str = "condition") -> dict[str, Any]:
+        """Poll /health until ``condition(health)`` holds; AssertionError with the console after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            if condition(health):
+                return health
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} within {timeout:.0f} s: {health}\n{self.console()[-3000:]}")
+            time.sleep(0.02)
 
     def lambda_client(self, read_timeout: int = 30) -> Any:
         import boto3
