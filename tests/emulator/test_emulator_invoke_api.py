@@ -264,9 +264,11 @@ def test_health(emulator: Emulator) -> None:
         "emu-fixture-local": "local",
         "emu-fixture-tight": "tight",
         "emu-fixture-secret": "secret",
+        "emu-fixture-bigtmp": "bigtmp",
     }
     assert health["max_concurrency"] == 2
     assert health["allow_raw_command"] is False
+    assert health["warm_containers"] == "eager" and health["change_detection"] == "watchfiles"
 
 
 def test_remote_env_stage_runs_without_s3(emulator: Emulator) -> None:

@@ -64,7 +64,8 @@ def test_generated_settings_module_is_zappas_own_output(
 
 
 def test_stage_configs_follow_extends_and_zappa_defaults(stages: dict) -> None:
-    assert set(stages) == {"base", "local", "tight", "secret"}
+    assert set(stages) == {"base", "local", "tight", "secret", "bigtmp"}
+    assert (stages["bigtmp"].ephemeral_storage_mb, stages["local"].ephemeral_storage_mb) == (1024, 512)
     tight = stages["tight"]
     assert tight.function_name == "emu-fixture-tight"
     assert (tight.timeout_seconds, tight.memory_size) == (1, 128)
@@ -167,7 +168,7 @@ def test_yaml_settings_are_read_as_zappa_reads_them(tmp_path: Path) -> None:
 
 def test_unknown_stage_names_the_stages(tmp_path: Path) -> None:
     shutil.copy2(FIXTURE_PROJECT / "zappa_settings.json", tmp_path / "zappa_settings.json")
-    with pytest.raises(SettingsError, match=r"stage 'nope' is not in the settings file .*\(stages: base, local"):
+    with pytest.raises(SettingsError, match=r"stage 'nope' is not in the settings file .*\(stages: base, bigtmp, local"):
         stage_config(tmp_path / "zappa_settings.json", "nope")
 
 
