@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -67,14 +68,20 @@ class ShippedFiles:
     extra_files: list[Path] = field(default_factory=list)  # watched wherever they are (a settings file outside)
     gitignore: Callable[[str], bool] | None = None
 
+    def __post_init__(self) -> None:
+        # One regular expression per pattern list: a scan tests every file name against them.
+        self._name_pattern = _any_of(self.exclude)
+        self._glob_pattern = _any_of([pat.lstrip("./") for pat in self.exclude_glob])
+
     @classmethod
     def for_project(cls, root: Path, exclude: list[str], exclude_glob: list[str], extra: list[Path]) -> ShippedFiles:
         root = root.resolve()
         return cls(root, list(exclude), list(exclude_glob), [p.resolve() for p in extra], _gitignore(root))
 
     def _excluded(self, name: str, relative: str) -> bool:
-        return any(fnmatch.fnmatch(name, pat) for pat in self.exclude) or any(
-            fnmatch.fnmatch(relative, pat.lstrip("./")) for pat in self.exclude_glob
+        return bool(
+            (self._name_pattern and self._name_pattern.match(name))
+            or (self._glob_pattern and self._glob_pattern.match(relative))
         )
 
     def skip_dir(self, path: Path) -> bool:
@@ -87,22 +94,26 @@ class ShippedFiles:
             return True
         return self.gitignore is not None and self.gitignore(relative + "/")
 
+    def _file_counts(self, name: str, relative: str) -> bool:
+        """The file-level rules (its directories already passed :meth:`skip_dir`)."""
+        if not name.endswith(WATCHED_SUFFIXES) or self._excluded(name, relative):
+            return False
+        return self.gitignore is None or not self.gitignore(relative)
+
     def counts(self, path: Path) -> bool:
         """Whether a change to the file ``path`` (which may be gone) changes the deployed code."""
         if path in self.extra_files:
             return True
-        if not path.name.endswith(WATCHED_SUFFIXES):
-            return False
         try:
             relative = path.relative_to(self.root)
         except ValueError:
             return False
+        if not path.name.endswith(WATCHED_SUFFIXES):
+            return False
         for depth in range(1, len(relative.parts)):  # every directory between the root and the file
             if self.skip_dir(self.root.joinpath(*relative.parts[:depth])):
                 return False
-        if self._excluded(path.name, relative.as_posix()):
-            return False
-        return self.gitignore is None or not self.gitignore(relative.as_posix())
+        return self._file_counts(path.name, relative.as_posix())
 
     def directories(self) -> list[Path]:
         """Every directory that can hold files that count: a walk that never enters a skipped one."""
@@ -117,22 +128,31 @@ class ShippedFiles:
     def fingerprint(self) -> tuple[int, int]:
         """(file count, sum of mtime_ns) of the files that count: changes on any edit, add or delete. O(files)."""
         count = total = 0
-        files = [d / name for d in self.directories() for name in _listdir(d)]
-        for path in {*files, *self.extra_files}:
-            if not self.counts(path):
-                continue
-            try:
-                stat = path.stat()
-            except OSError:  # deleted meanwhile, or a directory's name ends like a file's
-                continue
-            count += 1
-            total += stat.st_mtime_ns
+        for directory in self.directories():
+            prefix = directory.relative_to(self.root).as_posix() if directory.is_relative_to(self.root) else None
+            for entry in _files(directory):
+                if prefix is None:  # the directory of a settings file outside the project
+                    wanted = Path(entry.path) in self.extra_files
+                else:
+                    wanted = self._file_counts(entry.name, f"{prefix}/{entry.name}" if prefix != "." else entry.name)
+                if not wanted:
+                    continue
+                try:
+                    total += entry.stat().st_mtime_ns
+                except OSError:  # deleted meanwhile
+                    continue
+                count += 1
         return count, total
 
 
-def _listdir(directory: Path) -> list[str]:
+def _any_of(patterns: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)) if patterns else None
+
+
+def _files(directory: Path) -> list[os.DirEntry[str]]:
     try:
-        return [entry.name for entry in os.scandir(directory) if not entry.is_dir()]
+        with os.scandir(directory) as entries:
+            return [entry for entry in entries if not entry.is_dir()]
     except OSError:
         return []
 
