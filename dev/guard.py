@@ -97,12 +97,13 @@ def is_local_host(host: str) -> bool:
         return False  # a DNS name: never resolved, since a name can point anywhere tomorrow
 
 
-def _refusal(name: str, remote: list[str], what_to_do: str) -> RemoteDatabaseError:
+def _refusal(name: str, remote: list[str], what_to_do: str, source: str = "") -> RemoteDatabaseError:
     """The one message: neutral about the project (any Zappa project may be behind the emulator); never the URL,
     which may hold a password."""
+    where = f" (from {source})" if source else ""
     return RemoteDatabaseError(
-        f"refusing {name} with host {', '.join(remote)}: the local harness runs functions and migrations against "
-        "it, and only databases on this machine (127.0.0.1/localhost/::1, a Unix socket, or the compose `db` "
+        f"refusing {name} with host {', '.join(remote)}{where}: the local harness runs functions and migrations "
+        "against it, and only databases on this machine (127.0.0.1/localhost/::1, a Unix socket, or the compose `db` "
         "service) are allowed. Schema changes reach shared databases only through a reviewed PR and, after deploy, "
         f"`zappa invoke <stage> ...`. {what_to_do} If this really is your own throwaway server, set "
         f"{ALLOW_VARIABLE}=1."
@@ -135,10 +136,11 @@ def check_variables(variables: Mapping[str, str], source: str, environ: Mapping[
         remote = [host for url in database_urls(str(value)) for host in remote_hosts(url)]
         if remote:
             raise _refusal(
-                f"{name} ({source})",
+                name,
                 sorted(set(remote)),
                 f"Point {name} at a local database: override it in the stage you serve (its environment_variables) "
                 f"or pass a local value with --pass-env {name}.",
+                source,
             )
 
 

@@ -53,7 +53,7 @@ def test_any_variable_holding_a_remote_database_url_is_refused(value: str, host:
     with pytest.raises(RemoteDatabaseError) as caught:
         check_variables({"WHATEVER_NAME": value}, "stage 'dev'", environ={})
     message = str(caught.value)
-    assert "WHATEVER_NAME (stage 'dev')" in message and host in message
+    assert f"refusing WHATEVER_NAME with host {host} (from stage 'dev')" in message
     assert "secret" not in message
     assert "run.run_alembic" not in message and "make status" not in message, "neutral about the project"
 
@@ -84,4 +84,4 @@ def test_a_passed_variable_with_a_remote_database_under_any_name_stops_the_emula
     env["POSTGRES_URL"] = "postgresql://app:pw@db.staging.example.com/app"
     refusal = start_refused("--pass-env", "POSTGRES_URL", log=tmp_path / "emulator.log", project_dir=project, env=env)
     assert refusal.returncode == 2
-    assert "refusing POSTGRES_URL (--pass-env" in refusal.log and "db.staging.example.com" in refusal.log
+    assert "refusing POSTGRES_URL with host db.staging.example.com (from --pass-env" in refusal.log
