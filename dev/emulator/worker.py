@@ -1,19 +1,24 @@
 """The execution environment: one warm process per concurrent invocation, like a Lambda sandbox.
 
-Started by :mod:`.runtime` as ``python worker.py ...`` with cwd = the project directory (``LAMBDA_TASK_ROOT``), its
+Started by :mod:`.runtime` as ``python worker.py ...`` under the *project's* interpreter (:mod:`.interpreter`: its
+virtualenv, whatever Python version that is), with cwd = the project directory (``LAMBDA_TASK_ROOT``), its
 stdout and stderr redirected to a log file the runtime owns. Everything the function writes to fd 1 or 2 (print,
 logging, Alembic's ``fileConfig`` stderr handler, child processes) lands in that file, which the runtime cuts per
 invocation and frames with START/END/REPORT: capture at the file-descriptor level, as Lambda's log pipe does.
 
 The process mirrors the AWS Python runtime (awslambdaric) where it matters to a Zappa user:
-- init = importing ``zappa.handler`` (reported as Init Duration); the app itself loads on the first invocation,
-  inside Zappa's ``LambdaHandler``, as on Lambda;
+- init = making ``/tmp`` private (:mod:`.private_tmp`) and importing ``zappa.handler`` (reported as Init Duration);
+  the app itself loads on the first invocation, inside Zappa's ``LambdaHandler``, as on Lambda, or during init for
+  an eager environment (``prewarm``), as ``INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT`` makes Zappa do;
+- each invocation runs in a fresh copy of the init phase's ``contextvars`` context, so nothing one pushes there (an
+  app context) reaches the next;
 - the root logger gets Lambda's ``[LEVEL]\\ttimestamp\\trequestId\\tmessage`` handler;
 - an exception becomes ``{errorMessage, errorType, requestId, stackTrace}`` and ``[ERROR] Type: message`` plus the
   traceback in the log; ``SystemExit`` is not caught, so the process exits and the runtime reports an exit error;
 - a result that is not JSON-serialisable is a ``Runtime.MarshalError``.
 
 Only the stdlib is imported before ``sys.path`` is set up: this file's directory must not shadow project modules.
+It must run on any Python a Zappa project may use (3.7 and later): nothing newer in the code, annotations lazy.
 The control channel is a pair of pipes (4-byte length + JSON), not stdin/stdout, which belong to the log.
 """
 
