@@ -326,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         project_dir = args.project_dir.resolve()
         python = choose_interpreter(args, project_dir)
         private_tmp, tmp_how = private_tmp_available(args.tmp, python.path)
-        run_dir = scratch.new_run_dir()
+        try:
+            run_dir = scratch.new_run_dir()
+        except OSError as exc:
+            raise StartupError(f"{exc}: set {scratch.CACHE_VARIABLE} to a writable directory") from None
         runtime_dir = args.runtime_dir.resolve() if args.runtime_dir else run_dir / "settings"
         # Package mode renders with our interpreter and the package's Zappa; otherwise the functions' own renders.
         registry = load_registry(args, project_dir, pass_env, runtime_dir, None if args.package_dir else python.path)

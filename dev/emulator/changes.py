@@ -226,7 +226,7 @@ class FileWatcher:
         self._on_change = on_change
         try:
             notify = self._open()
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # RuntimeError: watchfiles' internal error (no inotify instance)
             self._fallback = ScanDetector(self._rules, f"cannot watch: {exc}")
             self._fallback.start(on_change)
             return
@@ -264,7 +264,7 @@ class FileWatcher:
             notify.close()
             try:
                 notify = self._open()
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
                 self._degrade(f"cannot watch the project any more: {exc}")
                 return
             self._report()
