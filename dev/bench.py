@@ -1,7 +1,8 @@
 """``make bench``: the project's figures in one table from one run, measured side by side on this machine.
 
 Rows: the invoke paths (warm/cold invoke through the emulator vs ``flask db upgrade`` and the real ``zappa invoke``
-CLI, see dev/bench_invoke.py), the up/down/up round trip of every revision, ``make up`` cold and warm and
+CLI, see dev/bench_invoke.py), the emulator's own figures (warm p50 with a 10,000-file directory in the project,
+edit -> next ``make invoke-upgrade``), the up/down/up round trip of every revision, ``make up`` cold and warm and
 ``make down``, setup from a fresh clone and the Docker mode beside the embedded one (dev/bench_setup.py), and the
 lock report at ROWS rows (default 1,000,000; see dev/lock_report.py). ``--parts`` picks some of them.
 
@@ -65,6 +66,16 @@ def invoke_rows(server_url: str) -> list[Row]:
             if x
         )
         out.append(("invoke", what, format_ms(seconds), notes))
+    return out
+
+
+def emulator_rows() -> list[Row]:
+    """The emulator's own figures on copies of the project (DATABASE_URL from invoke_rows, already at head): warm
+    p50 with and without a 10,000-file directory, edit -> next ``make invoke-upgrade`` (eager and lazy)."""
+    out = []
+    for what, seconds, detail, target in bench_invoke.measure_emulator():
+        notes = "; ".join(x for x in (verdict(seconds, target) and f"target {verdict(seconds, target)}", detail) if x)
+        out.append(("emulator", what, format_ms(seconds), notes))
     return out
 
 
@@ -157,7 +168,7 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     return out
 
 
-PARTS = ("invoke", "round-trip", "sandbox", "setup", "locks")
+PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "locks")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         url = server.url("postgres")
         parts = {
             "invoke": lambda: invoke_rows(url),
+            "emulator": emulator_rows,
             "round-trip": lambda: round_trip_rows(url),
             "sandbox": sandbox_rows,
             "setup": bench_setup.rows,

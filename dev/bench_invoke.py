@@ -5,6 +5,10 @@ Rows: warm invoke over HTTP (p50/p95 of >= 50 no-op upgrades), cold invoke (firs
 and the real ``zappa invoke local 'run.run_alembic_upgrade'`` CLI against the emulator. Ratios are against
 ``flask db upgrade``.
 
+Emulator rows (:func:`measure_emulator`, on a copy of the project's deployable part so nothing here is edited):
+warm p50 with and without a 10,000-file directory in the project (background change detection keeps it O(1); the
+scan fallback, for contrast, is O(files)), and edit -> next ``make invoke-upgrade`` with eager and lazy warm-up.
+
 Uses DATABASE_URL from the environment (the database is upgraded to head first, so every measured upgrade is a
 no-op). Starts its own emulator on free ports, so a running ``make emulator`` is not disturbed.
 """
@@ -147,6 +151,104 @@ def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list
     ]
 
 
+DEPLOYABLE = ("run.py", "zappa_settings.json", "yt_pubsub_handler", "migrations")
+BULK_FILES = 10_000
+
+
+def project_copy(dest: Path, bulk_files: int = 0) -> Path:
+    """The deployable part of this project in ``dest``, plus ``bulk/`` with ``bulk_files`` modules (files that count
+    as code: the worst case for change detection)."""
+    dest.mkdir(parents=True)
+    for name in DEPLOYABLE:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, dest / name)
+    if bulk_files:
+        (dest / "bulk").mkdir()
+        for i in range(bulk_files):
+            (dest / "bulk" / f"module_{i:05d}.py").write_text(f"VALUE = {i}\n")
+    return dest
+
+
+def _warm_p50(project: Path, console: Path, name: str, count: int, *args: str) -> float:
+    with client.start("--project-dir", str(project), *args, log=console, api=False, timeout=60) as emulator:
+        lambda_client = emulator.client(keep_alive=True)
+        _invoke_once(lambda_client, name)  # cold, not counted
+        return statistics.median(_invoke_once(lambda_client, name) for _ in range(count))
+
+
+def _edit_then_make(project: Path, console: Path, name: str, repeat: int, *args: str) -> tuple[float, float, bool]:
+    """(median seconds from an edit of run.py until the emulator has a fresh environment ready (eager) or has
+    noticed the edit (lazy), median ``make invoke-upgrade`` right after, whether every one of those was the new
+    environment's first invocation (its REPORT has the Init Duration))."""
+    ready, make, first = [], [], True
+    with client.start("--project-dir", str(project), *args, log=console, api=False, timeout=60) as emulator:
+        lambda_client = emulator.client()
+        _invoke_once(lambda_client, name)
+        env = dict(os.environ, AWS_ENDPOINT_URL_LAMBDA=emulator.url)
+        eager = "lazy" not in args
+        for i in range(repeat):
+            generation = lambda_client.health()["generation"]
+            started = time.perf_counter()
+            with open(project / "run.py", "a") as handle:
+                handle.write(f"# bench edit {i}\n")
+            deadline = started + 60
+            while time.perf_counter() < deadline:
+                health = lambda_client.health()
+                pool = health["environments"].get(name, {})
+                if health["generation"] > generation and (not eager or (pool.get("warm") and not pool["starting"])):
+                    break
+                time.sleep(0.005)
+            ready.append(time.perf_counter() - started)
+            began = time.perf_counter()
+            proc = subprocess.run(["make", "-s", "invoke-upgrade", f"STAGE={STAGE}"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True)  # fmt: skip
+            make.append(time.perf_counter() - began)
+            if proc.returncode != 0:
+                raise SystemExit(f"make invoke-upgrade failed:\n{proc.stdout}\n{proc.stderr}")
+            first = first and "Init Duration" in proc.stdout
+    return statistics.median(ready), statistics.median(make), first
+
+
+def measure_emulator(warm_count: int = 100, repeat: int = 5) -> list[Row]:
+    """The emulator's own figures (see the module docstring), against DATABASE_URL (already at head)."""
+    warm_count = max(warm_count, 50)
+    name = stage_config(ROOT / "zappa_settings.json", STAGE).function_name
+    workdir = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
+    console = workdir / "emulator.log"
+    try:
+        plain = project_copy(workdir / "plain")
+        bulky = project_copy(workdir / "bulky", BULK_FILES)
+        without = _warm_p50(plain, console, name, warm_count)
+        with_bulk = _warm_p50(bulky, console, name, warm_count)
+        scan = _warm_p50(bulky, console, name, max(20, warm_count // 5), "--watch", "scan")
+        eager_ready, eager_make, eager_first = _edit_then_make(plain, console, name, repeat)
+        lazy_ready, lazy_make, _ = _edit_then_make(plain, console, name, repeat, "--warm-containers", "lazy")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    bulk = f"{BULK_FILES:,}-file directory"
+    return [
+        (f"warm invoke p50, project without the {bulk}", without, "watchfiles", None),
+        (f"warm invoke p50, project with a {bulk}", with_bulk, f"{with_bulk / without:.2f}x without", 1.2 * without),
+        (f"warm invoke p50, {bulk}, --watch scan (fallback)", scan, f"{scan / without:.2f}x without; O(files)", None),
+        (
+            f"edit -> next make invoke-upgrade, eager, median of {repeat}",
+            eager_make,
+            f"fresh environment ready {format_ms(eager_ready)} after the edit; "
+            + ("REPORT has the Init Duration" if eager_first else "NOT the new environment's first call"),
+            0.150,
+        ),
+        (
+            f"edit -> next make invoke-upgrade, --warm-containers lazy, median of {repeat}",
+            lazy_make,
+            f"edit noticed {format_ms(lazy_ready)} after it; cold start inside the call",
+            None,
+        ),
+    ]
+
+
 def format_rows(rows: list[Row]) -> str:
     """A Markdown table with each path's ratio to `flask db upgrade` and its target."""
     baseline = rows[BASELINE][1]
@@ -166,12 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=100, help="warm invocations (>= 50)")
     parser.add_argument("--cold", type=int, default=3, help="cold starts (emulator restarts)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI command")
+    parser.add_argument("--emulator-only", action="store_true", help="only the emulator rows (10,000 files, edit)")
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL"):
         print("error: set DATABASE_URL (e.g. `make up`, then the URL `make status` prints)", file=sys.stderr)
         return 2
-    print(format_rows(measure(args.warm, args.cold, args.repeat)))
+    if not args.emulator_only:
+        print(format_rows(measure(args.warm, args.cold, args.repeat)))
+    print(format_emulator_rows(measure_emulator(args.warm)))
     return 0
+
+
+def format_emulator_rows(rows: list[Row]) -> str:
+    lines = ["| emulator | time | target | notes |", "|---|---:|---:|---|"]
+    lines += [f"| {what} | {format_ms(s)} | {verdict(s, t)} | {detail} |" for what, s, detail, t in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

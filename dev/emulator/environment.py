@@ -4,15 +4,20 @@ gets (what Lambda sets, and nothing of the developer's).
 Limits are enforced from outside the process, as Lambda's sandbox does: :meth:`Environment.receive_result` waits
 for the reply until the deadline while watching the peak resident memory (:mod:`.memory`); a crash (``os._exit``, a
 signal, ``sys.exit``) is seen as the control pipe closing (:class:`EnvironmentDied`). :meth:`Environment.stop` ends
-the whole process group with SIGKILL. The seam for per-environment resources (an interpreter per project, a private
-``/tmp``) is :func:`function_environment` and the ``Environment`` constructor.
+the whole process group with SIGKILL.
+
+Per environment, as on Lambda: the project's interpreter (:mod:`.interpreter`) runs the worker, and ``/tmp`` is
+private (:mod:`.private_tmp`: a mount namespace with its own tmpfs, gone with the process) or, where the kernel
+does not allow that, ``TMPDIR`` points at a directory of this environment's own, removed with it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +38,7 @@ MEMORY_POLL_SECONDS = 0.01
 MAX_LOG_BYTES = 8 * 1024 * 1024  # per invocation, kept in memory and printed on the console
 # Inherited from the emulator because tools need them; everything else comes from the stage, as on Lambda. Not HOME:
 # the developer's home holds ~/.aws, ~/.pgpass, ~/.netrc (see function_environment).
-_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
+_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
 # What SAM CLI gives a function when no credentials are configured for it (samcli/local/lambdafn/env_vars.py), plus
 # a session token as Lambda's role credentials carry one. A function that calls AWS gets an auth error, never the
 # developer's account.
@@ -84,6 +89,9 @@ def function_environment(
     pass_env: dict[str, str],
     endpoint_url: str | None,
     home_dir: Path,
+    python: str = sys.executable,
+    tmpdir: Path | None = None,
+    provisioned: bool = False,
 ) -> dict[str, str]:
     """The process environment Lambda would give this function (plus ``--pass-env`` values, our remote_env).
 
@@ -91,8 +99,13 @@ def function_environment(
     ``zappa_settings.py`` when it initialises, exactly as on Lambda. Credentials are SAM CLI's placeholders and HOME
     is ``home_dir`` (an empty directory the runtime owns), so boto3, libpq or anything else that looks in the home
     directory finds nothing of the developer's. Only ``--pass-env`` can hand a real value over, deliberately.
+    ``python``'s directory comes first on PATH (Lambda: ``/var/lang/bin``), so a function that starts ``python``
+    gets its own interpreter. ``tmpdir``: the environment's TMPDIR where ``/tmp`` cannot be made private.
+    ``provisioned``: an environment started ahead of its first invocation (eager warm-up), which Lambda marks as
+    ``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``.
     """
     env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+    env["PATH"] = os.pathsep.join(filter(None, [os.path.dirname(python), env.get("PATH", os.defpath)]))
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
@@ -101,12 +114,12 @@ def function_environment(
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(config.timeout_seconds),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
             "AWS_REGION": config.aws_region,
             "AWS_DEFAULT_REGION": config.aws_region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime or 'python3.11'}",
             "LAMBDA_TASK_ROOT": str(project_dir),
-            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+            "LAMBDA_RUNTIME_DIR": os.path.dirname(python),
             "_HANDLER": "handler.lambda_handler",
             "TZ": ":UTC",
             "HOME": str(home_dir),
@@ -114,6 +127,8 @@ def function_environment(
         }
     )
     env.setdefault("LANG", "en_US.UTF-8")
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     if endpoint_url:
         # zappa.asynchronous (and any boto3 lambda client in the function) then invokes this emulator, not AWS.
         env["AWS_ENDPOINT_URL_LAMBDA"] = endpoint_url
@@ -133,22 +148,33 @@ class Environment:
         env: dict[str, str],
         generation: int,
         memory_probe: MemoryProbe = proc_peak_mb,
+        python: str = sys.executable,
+        private_tmp: bool = False,
+        tmpdir: Path | None = None,
+        prewarm: bool = False,
     ) -> None:
+        """Start the worker. ``private_tmp``: it makes /tmp its own (``config.ephemeral_storage_mb``); ``tmpdir``: the
+        directory its TMPDIR names otherwise, removed with the environment; ``prewarm``: it loads the app during init
+        (an eager environment)."""
         self.config = config
         self.generation = generation
         self.init_ms: float | None = None
         self.invocations = 0
+        self.provisioned = prewarm
         self.last_peak_mb = 0.0  # highest peak seen (probe or worker report), for when the process is gone
         self._probe = memory_probe
         self._watch_memory = memory_probe(os.getpid()) is not None
+        self._tmpdir = tmpdir
         log_fd, self.log_path = tempfile.mkstemp(prefix=f"{config.function_name}-", suffix=".log")
         os.close(log_fd)
         self._log = open(self.log_path, "ab+")  # noqa: SIM115 - lives as long as the environment
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
+        options = {"private_tmp_mb": config.ephemeral_storage_mb if private_tmp else None, "prewarm": prewarm}
+        argv = [python, WORKER_SCRIPT, str(req_r), str(resp_w), str(project_dir), config.settings_dir]
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, WORKER_SCRIPT, str(req_r), str(resp_w), str(project_dir), config.settings_dir],
+                [*argv, json.dumps(options)],
                 cwd=project_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -257,3 +283,6 @@ class Environment:
             self._log.close()
         with contextlib.suppress(OSError):
             os.unlink(self.log_path)
+        if self._tmpdir is not None:  # the TMPDIR stand-in for /tmp ends with its environment, as /tmp does
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None

@@ -15,9 +15,16 @@ def start_line(request_id: str) -> bytes:
 
 
 def end_lines(
-    request_id: str, duration_ms: float, memory_size: int, max_memory_mb: int, init_ms: float | None
+    request_id: str,
+    duration_ms: float,
+    memory_size: int,
+    max_memory_mb: int,
+    init_ms: float | None,
+    warning: str | None = None,
 ) -> bytes:
-    """END and REPORT; ``init_ms`` (the cold start's Init Duration) only for the first invocation of an environment."""
+    """END and REPORT; ``init_ms`` (the cold start's Init Duration) only for the first invocation of an environment.
+    ``warning`` (the emulator's, e.g. a stage runtime that is not the workers' Python) ends the REPORT line, after
+    Lambda's own fields, so parsers of those still read them."""
     report = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_size} MB\t"
@@ -25,6 +32,8 @@ def end_lines(
     )
     if init_ms is not None:
         report += f"Init Duration: {init_ms:.2f} ms\t"
+    if warning:
+        report += f"Emulator Warning: {warning}\t"
     return f"END RequestId: {request_id}\n{report}\n".encode()
 
 

@@ -8,12 +8,14 @@ defaults (``timeout_seconds`` 30, ``memory_size`` 512, ``log_level`` DEBUG, ...)
 Two kinds of callers, one resolver:
 
 - the emulator (:class:`.registry.Registry`) calls :func:`load_stages`, which also writes each stage's
-  ``zappa_settings.py`` into the runtime directory;
+  ``zappa_settings.py`` into the emulator's run directory (:mod:`.scratch`, outside the project);
 - clients (``python -m dev.invoke``, bench, package-check, the sandbox) call :func:`stage_config` /
   :func:`stage_configs` for a function name, an endpoint or a runtime. They write no settings module (a running
-  emulator's files are left alone), and the result is cached beside the settings file
-  (``.runtime/<file>.stages.json``, keyed by the file's content), so Zappa's one-second import is paid once per edit
-  of the file, not once per ``make invoke-*``.
+  emulator's files are left alone), and the result is cached outside the project (:func:`.scratch.stages_cache_file`,
+  keyed by the file's content), so Zappa's one-second import is paid once per edit of the file, not once per
+  ``make invoke-*``.
+
+Nothing is ever written into the project: ``zappa package`` must not find our files there.
 
 Two deliberate differences from a deployment, both for a machine without AWS:
 - ``remote_env`` (an S3 object) is not rendered: the emulator's ``--pass-env`` variables play its role;
@@ -39,9 +41,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUNTIME_DIRNAME = ".runtime"
+from . import scratch
+
+RUNTIME_DIRNAME = ".runtime"  # where older versions wrote into the project; still skipped by change detection
 RENDER_SCRIPT = str(Path(__file__).with_name("zappa_render.py"))
-_CACHE_FORMAT = 1  # bump when FunctionConfig's fields change, so old caches are re-rendered
+_CACHE_FORMAT = 2  # bump when FunctionConfig's fields change, so old caches are re-rendered
 
 
 class SettingsError(RuntimeError):
@@ -62,6 +66,7 @@ class FunctionConfig:
     environment_variables: dict[str, str]
     aws_environment_variables: dict[str, str]
     settings_dir: str = ""  # where this stage's zappa_settings.py is; empty when none was written
+    ephemeral_storage_mb: int = 512  # the size of /tmp (Zappa's ephemeral_storage.Size)
     runtime: str = ""  # Zappa's "runtime", e.g. "python3.11"
     app_function: str = ""
     exclude: list[str] = field(default_factory=list)
@@ -91,44 +96,49 @@ def load_stages(
     project_dir: Path,
     settings_file: Path,
     drop_env: list[str],
+    runtime_dir: Path,
     python: str | None = None,
-    runtime_dir: Path | None = None,
     package_dir: Path | None = None,
 ) -> dict[str, FunctionConfig]:
     """Every stage by name, with its ``zappa_settings.py`` written into ``runtime_dir/<stage>/`` (what the emulator
-    serves). ``runtime_dir`` defaults to ``<project_dir>/.runtime``; with ``package_dir``, Zappa is imported from that
-    package, as the package's handler will be."""
-    runtime_dir = runtime_dir or project_dir / RUNTIME_DIRNAME
+    serves), rendered by ``python`` (the functions' interpreter, so the project's own Zappa renders its settings).
+    With ``package_dir``, Zappa is imported from that package, as the package's handler will be."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     args = ["--runtime-dir", str(runtime_dir.resolve()), *[a for name in drop_env for a in ("--drop-env", name)]]
     return _render(project_dir, settings_file, args, python=python, package_dir=package_dir)
 
 
-def stage_configs(settings_file: Path, cache: bool = True) -> dict[str, FunctionConfig]:
-    """Every stage of ``settings_file`` by name, for clients: nothing but the cache is written.
+def stage_configs(
+    settings_file: Path, cache: bool = True, project_dir: Path | None = None
+) -> dict[str, FunctionConfig]:
+    """Every stage of ``settings_file`` by name, for clients: nothing but the cache is written, never in the project.
 
-    The project directory is the settings file's (Zappa's default project name is that directory's name). With
-    ``cache``, the result is kept in ``<project>/.runtime/<file>.stages.json`` and reused while the file's content
-    is unchanged; a directory that cannot be written just means no cache.
+    ``project_dir`` (default: the settings file's directory) is where Zappa runs, whose name is the default
+    ``project_name``: pass it when the settings file lives in a subfolder. With ``cache``, the result is kept in
+    :func:`.scratch.stages_cache_file` and reused while the file's content is unchanged; no writable cache directory
+    just means no cache.
     """
     settings_file = settings_file.resolve()
     if not settings_file.is_file():
         raise SettingsError(f"{settings_file} not found: pass the Zappa settings file (--settings)")
-    cache_file = settings_file.parent / RUNTIME_DIRNAME / f"{settings_file.name}.stages.json"
-    key = _cache_key(settings_file)
-    if cache:
+    project_dir = (project_dir or settings_file.parent).resolve()
+    key = _cache_key(settings_file, project_dir)
+    cache_file = _cache_file(settings_file) if cache else None
+    if cache_file is not None:
         cached = _read_cache(cache_file, key)
         if cached is not None:
             return cached
-    configs = _render(settings_file.parent, settings_file, [])
-    if cache:
+    configs = _render(project_dir, settings_file, [])
+    if cache_file is not None:
         _write_cache(cache_file, key, configs)
     return configs
 
 
-def stage_config(settings_file: Path, stage: str, cache: bool = True) -> FunctionConfig:
+def stage_config(
+    settings_file: Path, stage: str, cache: bool = True, project_dir: Path | None = None
+) -> FunctionConfig:
     """One stage of ``settings_file`` (see :func:`stage_configs`); a missing stage is a :class:`SettingsError`."""
-    configs = stage_configs(settings_file, cache=cache)
+    configs = stage_configs(settings_file, cache=cache, project_dir=project_dir)
     if stage not in configs:
         raise SettingsError(
             f"stage {stage!r} is not in the settings file {settings_file} (stages: {', '.join(sorted(configs))})"
@@ -189,9 +199,16 @@ def _render(
         os.unlink(out)
 
 
-def _cache_key(settings_file: Path) -> str:
+def _cache_file(settings_file: Path) -> Path | None:
+    try:
+        return scratch.stages_cache_file(settings_file)
+    except OSError:
+        return None
+
+
+def _cache_key(settings_file: Path, project_dir: Path) -> str:
     digest = hashlib.sha256(settings_file.read_bytes())
-    digest.update(f"\0{settings_file}\0{_CACHE_FORMAT}".encode())
+    digest.update(f"\0{settings_file}\0{project_dir}\0{_CACHE_FORMAT}".encode())
     return digest.hexdigest()
 
 

@@ -31,8 +31,9 @@ def render_stages(settings_file: str, runtime_dir: str | None, drop_env: list[st
     """
     from zappa.cli import ZappaCLI
 
-    with open(settings_file) as handle:
-        stage_names = list(json.load(handle))
+    reader = ZappaCLI()
+    reader.load_settings_file(settings_file)  # JSON, YAML or TOML, as Zappa reads them
+    stage_names = list(reader.zappa_settings or {})
 
     stages: dict[str, dict[str, Any]] = {}
     for stage in stage_names:
@@ -60,6 +61,7 @@ def render_stages(settings_file: str, runtime_dir: str | None, drop_env: list[st
             "aws_region": cli.aws_region or "us-east-1",
             "timeout_seconds": int(cli.timeout_seconds),
             "memory_size": int(cli.memory_size),
+            "ephemeral_storage_mb": int((cli.ephemeral_storage or {}).get("Size", 512)),
             "environment_variables": stage_env,
             "aws_environment_variables": dict(cli.aws_environment_variables or {}),
             "settings_dir": settings_dir,

@@ -13,6 +13,10 @@ import base64
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,9 @@ __all__ = ["Emulator", "cli_env", "copy_project", "fixture_env", "free_port", "s
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
+FACTORY_PROJECT = REPO_ROOT / "tests" / "fixtures" / "factory_project"
+VENV_PROJECT = REPO_ROOT / "tests" / "fixtures" / "venv_project"
+VENV_NAME = "pyenv311"  # neither .venv, venv nor env: found by its pyvenv.cfg
 PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"
 
 
@@ -37,6 +44,29 @@ def copy_project(source: Path, dest: Path, lambda_port: int) -> Path:
             stage["aws_endpoint_urls"]["lambda"] = f"http://127.0.0.1:{lambda_port}"
     settings_path.write_text(json.dumps(settings, indent=4))
     return dest
+
+
+def pinned(*names: str) -> list[str]:
+    """``name==version`` for each name, as requirements.txt pins it (the versions the project deploys)."""
+    pins = {}
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if "==" in requirement:
+            pins[requirement.split("==", 1)[0].lower()] = requirement
+    return [pins[name.lower()] for name in names]
+
+
+def make_virtualenv(path: Path, *requirements: str) -> Path:
+    """A virtualenv at ``path`` with only ``requirements`` (uv: from its cache when it can, else from PyPI)."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv, "uv is pinned in requirements-dev.txt: `make setup`"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(path)], check=True, timeout=120)
+    if requirements:
+        python = str(path / "bin" / "python")
+        install = [uv, "pip", "install", "-q", "--python", python, *requirements]
+        if subprocess.run([*install, "--offline"], capture_output=True, timeout=300).returncode != 0:
+            subprocess.run(install, check=True, timeout=600)
+    return path
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -66,6 +96,35 @@ class Emulator(client.EmulatorProcess):
 
     def console(self) -> str:
         return self.log()
+
+    def shared_path(self, name: str) -> Path:
+        """A path a function can write and the test can read: in the task root, the one host directory an
+        environment with a private /tmp still shares (the test's own tmp_path is under the host's /tmp, which the
+        function does not see). No watched suffix, so writing it is not a code change."""
+        assert self.project_dir is not None
+        return self.project_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+
+    def generation(self) -> int:
+        """The emulator's code generation (/health): it grows by one for every change it noticed."""
+        return int(self.health()["generation"])
+
+    def wait_for_change(self, before: int, timeout: float = 60.0) -> int:
+        """Until the emulator has noticed an edit made after ``before`` was read (the watcher reports it ~20-40 ms
+        after the write; a scan notices at the next request, which /health is); the new generation."""
+        return self.wait_until(lambda health: health["generation"] > before, timeout, "the edit was not noticed")[
+            "generation"
+        ]
+
+    def wait_until(self, condition: Any, timeout: float = 60.0, what: str = "condition") -> dict[str, Any]:
+        """Poll /health until ``condition(health)`` holds; AssertionError with the console after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            if condition(health):
+                return health
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} within {timeout:.0f} s: {health}\n{self.console()[-3000:]}")
+            time.sleep(0.02)
 
     def lambda_client(self, read_timeout: int = 30) -> Any:
         import boto3

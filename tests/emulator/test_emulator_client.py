@@ -49,7 +49,7 @@ def test_service_error_is_decoded(emulator: Emulator) -> None:
 
 
 def test_event_invocation_is_accepted_without_a_result(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+    marker = emulator.shared_path("ran")
     answer = emulator.client().invoke(
         "emu-fixture-local", client.zappa_command("fns.touch", {"path": str(marker)}), invocation_type="Event"
     )

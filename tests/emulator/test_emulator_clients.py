@@ -98,7 +98,7 @@ def test_dev_invoke_service_error_exits_1(emulator: Emulator) -> None:
 
 
 def test_dev_invoke_async_returns_at_once_and_the_function_runs(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "event-ran"
+    marker = emulator.shared_path("event-ran")
     run = dev_invoke(emulator.project_dir, "fns.touch", "--async", "--payload", json.dumps({"path": str(marker)}))
     assert run.returncode == 0, run.stderr
     assert "Accepted emu-fixture-local" in run.stdout

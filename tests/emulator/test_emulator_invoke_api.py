@@ -131,7 +131,7 @@ def _wait_for_text(path: Path, seconds: float = 60) -> str:
 
 
 def test_event_invocation_is_accepted_and_runs_in_the_background(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "event-ran"
+    marker = emulator.shared_path("event-ran")
     response = _touch(emulator, marker, "Event")
     assert response["StatusCode"] == 202
     assert response["Payload"].read() == b""
@@ -139,11 +139,11 @@ def test_event_invocation_is_accepted_and_runs_in_the_background(emulator: Emula
 
 
 def test_dry_run_validates_without_running(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "must-not-exist"
+    marker = emulator.shared_path("must-not-exist")
     response = _touch(emulator, marker, "DryRun")
     assert response["StatusCode"] == 204
     # An Event invocation sent after it has run to the end; the dry run, sent first, left no trace by then.
-    after = tmp_path / "sent-after"
+    after = emulator.shared_path("sent-after")
     assert _touch(emulator, after, "Event")["StatusCode"] == 202
     assert _wait_for_text(after), "the Event invocation sent after the dry run never ran"
     assert not marker.exists()
@@ -264,9 +264,11 @@ def test_health(emulator: Emulator) -> None:
         "emu-fixture-local": "local",
         "emu-fixture-tight": "tight",
         "emu-fixture-secret": "secret",
+        "emu-fixture-bigtmp": "bigtmp",
     }
     assert health["max_concurrency"] == 2
     assert health["allow_raw_command"] is False
+    assert health["warm_containers"] == "eager" and health["change_detection"] == "watchfiles"
 
 
 def test_remote_env_stage_runs_without_s3(emulator: Emulator) -> None:
@@ -297,4 +299,4 @@ def test_concurrent_requests_get_at_most_max_concurrency_environments(emulator: 
 
     assert len(set(pids)) == 2  # two environments, each reused
     assert elapsed >= 0.8  # four calls of 0.4 s through two environments: two rounds
-    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2}
+    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2, "starting": 0}

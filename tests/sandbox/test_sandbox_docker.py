@@ -218,17 +218,12 @@ def test_reset_wipes_the_data_and_restarts(stack):
     assert stack.states()["lambda"].up, "reset of a running sandbox must leave it running"
 
 
-# What host-side tools write into the checkout as the user who runs them (root, in these tests): the client's cache
-# of the rendered stages (dev/emulator/settings.py), under the ignored .runtime/. A developer's own user owns it.
-HOST_SIDE_CACHE = re.compile(r"^\.runtime(/[^/]+\.stages\.json)?$")
-
-
 def test_no_root_owned_file_is_left_in_the_checkout(stack):
     if os.geteuid() != 0:
         pytest.skip("runs as root only: the checkout copy is given to uid 1000 to tell the container's writes apart")
     owned_by_root = [
         str(path.relative_to(stack.checkout))
         for path in [stack.checkout, *stack.checkout.rglob("*")]
-        if path.lstat().st_uid == 0 and not HOST_SIDE_CACHE.match(str(path.relative_to(stack.checkout)))
+        if path.lstat().st_uid == 0
     ]
     assert owned_by_root == [], f"root-owned files appeared in the checkout: {owned_by_root[:20]}"
