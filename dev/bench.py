@@ -1,8 +1,10 @@
 """``make bench``: the project's figures in one table from one run, measured side by side on this machine.
 
 Rows: the invoke paths (warm/cold invoke through the emulator vs ``flask db upgrade`` and the real ``zappa invoke``
-CLI, see dev/bench_invoke.py), the up/down/up round trip of every revision, ``make up`` cold and warm and
-``make down``, and the lock report at ROWS rows (default 1,000,000; see dev/lock_report.py).
+CLI, see dev/bench_invoke.py), the emulator's own figures (warm p50 with a 10,000-file directory in the project,
+edit -> next ``make invoke-upgrade``), the up/down/up round trip of every revision, ``make up`` cold and warm and
+``make down``, setup from a fresh clone and the Docker mode beside the embedded one (dev/bench_setup.py), and the
+lock report at ROWS rows (default 1,000,000; see dev/lock_report.py). ``--parts`` picks some of them.
 
 Everything runs on a private embedded PostgreSQL and a private sandbox directory on free ports, so a developer's
 running sandbox is untouched.
@@ -17,14 +19,14 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dev import bench_invoke, lock_report
+from dev import bench_invoke, bench_setup, lock_report
 from dev.bench_invoke import format_ms, verdict
-from dev.postgres import EmbeddedPostgres, create_database, find_bindir, free_port
+from dev.ports import free_port
+from dev.postgres import EmbeddedPostgres, create_database, find_bindir, service_tempdir
 from dev.table_seeder import ProgressLine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,16 @@ def invoke_rows(server_url: str) -> list[Row]:
     return out
 
 
+def emulator_rows() -> list[Row]:
+    """The emulator's own figures on copies of the project (DATABASE_URL from invoke_rows, already at head): warm
+    p50 with and without a 10,000-file directory, edit -> next ``make invoke-upgrade`` (eager and lazy)."""
+    out = []
+    for what, seconds, detail, target in bench_invoke.measure_emulator():
+        notes = "; ".join(x for x in (verdict(seconds, target) and f"target {verdict(seconds, target)}", detail) if x)
+        out.append(("emulator", what, format_ms(seconds), notes))
+    return out
+
+
 def round_trip_rows(server_url: str) -> list[Row]:
     """Each revision on its own fresh database: upgrade to its parent, then up, down, up; wall time of the three."""
     from yt_pubsub_handler import create_app, migrator
@@ -98,8 +110,7 @@ def round_trip_rows(server_url: str) -> list[Row]:
 
 def sandbox_rows() -> list[Row]:
     """``make up`` on a fresh sandbox dir (cold: initdb), again after ``make down`` (warm), and ``make down``."""
-    base = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
-    base.chmod(0o755)
+    base = service_tempdir("bench-sandbox-")
     env = dict(
         os.environ,
         SANDBOX="embedded",
@@ -107,6 +118,7 @@ def sandbox_rows() -> list[Row]:
         PGPORT=str(free_port()),
         EMULATOR_PORT=str(free_port()),
         API_PORT=str(free_port()),
+        HUB_PORT=str(free_port()),
     )
     env.pop("DATABASE_URL", None)
 
@@ -161,29 +173,44 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     return out
 
 
+PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "locks")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=int(os.environ.get("ROWS", 1_000_000)), help="lock-report rows")
     parser.add_argument("--budget-ms", type=float, default=100.0, help="lock budget per revision")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated subset of %(default)s",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+    )
     args = parser.parse_args(argv)
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one table, not every migration line
 
     header = machine()
-    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    base.chmod(0o755)
+    base = service_tempdir("bench-pg-")
     server = EmbeddedPostgres(base / "cluster").start()
     rows: list[Row] = []
     try:
         url = server.url("postgres")
-        for name, part in (
-            ("invoke paths", lambda: invoke_rows(url)),
-            ("round trips", lambda: round_trip_rows(url)),
-            ("sandbox", sandbox_rows),
-            ("lock report", lambda: lock_rows(url, args.rows, args.budget_ms)),
-        ):
-            print(f"measuring {name} ...", file=sys.stderr, flush=True)
-            rows += part()
+        parts = {
+            "invoke": lambda: invoke_rows(url),
+            "emulator": emulator_rows,
+            "round-trip": lambda: round_trip_rows(url),
+            "sandbox": sandbox_rows,
+            "setup": bench_setup.rows,
+            "locks": lambda: lock_rows(url, args.rows, args.budget_ms),
+        }
+        for name in PARTS:
+            if name in args.parts:
+                print(f"measuring {name} ...", file=sys.stderr, flush=True)
+                rows += parts[name]()
     finally:
         server.destroy()
         shutil.rmtree(base, ignore_errors=True)

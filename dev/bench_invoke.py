@@ -5,6 +5,10 @@ Rows: warm invoke over HTTP (p50/p95 of >= 50 no-op upgrades), cold invoke (firs
 and the real ``zappa invoke local 'run.run_alembic_upgrade'`` CLI against the emulator. Ratios are against
 ``flask db upgrade``.
 
+Emulator rows (:func:`measure_emulator`, on a copy of the project's deployable part so nothing here is edited):
+warm p50 with and without a 10,000-file directory in the project (background change detection keeps it O(1); the
+scan fallback, for contrast, is O(files)), and edit -> next ``make invoke-upgrade`` with eager and lazy warm-up.
+
 Uses DATABASE_URL from the environment (the database is upgraded to head first, so every measured upgrade is a
 no-op). Starts its own emulator on free ports, so a running ``make emulator`` is not disturbed.
 """
@@ -12,8 +16,6 @@ no-op). Starts its own emulator on free ports, so a running ``make emulator`` is
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
 import re
@@ -25,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dev.postgres import free_port
-from dev.services import wait_healthy
+from dev.emulator import client
+from dev.emulator.settings import stage_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -35,64 +37,34 @@ STAGE = "local"
 COMMAND = "run.run_alembic_upgrade"
 
 
-class BenchEmulator:
-    """``python -m dev.emulator`` on a free port, without the API front."""
-
-    def __init__(self, console: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(console, "ab") as out:
-            self.proc = subprocess.Popen(
-                [PY, "-m", "dev.emulator", "--project-dir", str(ROOT), "--port", str(self.port), "--no-api"],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        outcome = wait_healthy(f"{self.url}/health", lambda: self.proc.poll() is not None, 30, interval=0.05)
-        if outcome == "exited":
-            raise SystemExit(f"the emulator exited ({self.proc.returncode}); see {console}")
-        if outcome == "timeout":
-            self.stop()
-            raise SystemExit(f"the emulator did not start; see {console}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def _function_name() -> str:
-    from dev.invoke import function_name
-
-    settings = json.loads((ROOT / "zappa_settings.json").read_text())
-    return function_name(settings, STAGE, ROOT)
+def start_emulator(console: Path) -> client.EmulatorProcess:
+    """``python -m dev.emulator`` for this project on a free port, without the API front; its console appended."""
+    try:
+        return client.start("--project-dir", str(ROOT), log=console, api=False, timeout=60)
+    except client.EmulatorStartError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 REPORTED: list[float] = []  # the REPORT line's Duration of each call, seconds: the function's own time
 
 
-def _invoke_once(conn: http.client.HTTPConnection, name: str) -> float:
+def _invoke_once(lambda_client: client.LambdaClient, name: str) -> float:
     """One RequestResponse invoke with the log tail, as ``zappa invoke`` asks; wall seconds. Fails loudly."""
-    body = json.dumps({"command": COMMAND}).encode()
     started = time.perf_counter()
-    conn.request(
-        "POST",
-        f"/2015-03-31/functions/{name}/invocations",
-        body=body,
-        headers={"X-Amz-Invocation-Type": "RequestResponse", "X-Amz-Log-Type": "Tail"},
-    )
-    response = conn.getresponse()
-    payload = response.read()
+    answer = lambda_client.invoke(name, client.zappa_command(COMMAND))
     elapsed = time.perf_counter() - started
-    if response.status != 200 or response.getheader("X-Amz-Function-Error"):
-        raise SystemExit(f"invoke failed ({response.status}): {payload[:500]!r}")
-    tail = base64.b64decode(response.getheader("X-Amz-Log-Result") or "").decode(errors="replace")
-    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", tail, re.MULTILINE)
+    if not answer.ok:
+        raise SystemExit(f"invoke failed: {answer.describe()[:800]}")
+    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", answer.log, re.MULTILINE)
     if match:
         REPORTED.append(float(match.group(1)) / 1000)
     return elapsed
+
+
+def _first_call(console: Path, name: str) -> float:
+    """A fresh emulator's first (cold) invocation, wall seconds."""
+    with start_emulator(console) as emulator:
+        return _invoke_once(emulator.client(), name)
 
 
 def _timed(cmd: list[str], env: dict[str, str], repeat: int) -> list[float]:
@@ -125,26 +97,19 @@ BASELINE = 3  # index of the `flask db upgrade` row: the ratios' denominator
 def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list[Row]:
     """Measure every path once, side by side, against DATABASE_URL (brought to head first)."""
     warm_count = max(warm_count, 50)
-    name = _function_name()
+    name = stage_config(ROOT / "zappa_settings.json", STAGE).function_name
     workdir = Path(tempfile.mkdtemp(prefix="bench-invoke-"))
     console = workdir / "emulator.log"
     try:
-        # Bring the database to head so every measured upgrade is a no-op, then measure cold starts.
-        emulator = BenchEmulator(console)
-        _invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name)
-        emulator.stop()
-        colds = []
-        for _ in range(cold_count):
-            emulator = BenchEmulator(console)
-            colds.append(_invoke_once(http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300), name))
-            emulator.stop()
+        _first_call(console, name)  # brings the database to head, so every measured upgrade is a no-op
+        colds = [_first_call(console, name) for _ in range(cold_count)]
 
-        emulator = BenchEmulator(console)
+        emulator = start_emulator(console)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=300)
-            _invoke_once(conn, name)  # cold, not counted
+            lambda_client = emulator.client(keep_alive=True)
+            _invoke_once(lambda_client, name)  # cold, not counted
             REPORTED.clear()
-            warm = sorted(_invoke_once(conn, name) for _ in range(warm_count))
+            warm = sorted(_invoke_once(lambda_client, name) for _ in range(warm_count))
             inside = statistics.median(REPORTED) if REPORTED else float("nan")
             p50 = statistics.median(warm)
             p95 = statistics.quantiles(warm, n=20)[-1]
@@ -186,6 +151,104 @@ def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list
     ]
 
 
+DEPLOYABLE = ("run.py", "zappa_settings.json", "yt_pubsub_handler", "migrations")
+BULK_FILES = 10_000
+
+
+def project_copy(dest: Path, bulk_files: int = 0) -> Path:
+    """The deployable part of this project in ``dest``, plus ``bulk/`` with ``bulk_files`` modules (files that count
+    as code: the worst case for change detection)."""
+    dest.mkdir(parents=True)
+    for name in DEPLOYABLE:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, dest / name)
+    if bulk_files:
+        (dest / "bulk").mkdir()
+        for i in range(bulk_files):
+            (dest / "bulk" / f"module_{i:05d}.py").write_text(f"VALUE = {i}\n")
+    return dest
+
+
+def _warm_p50(project: Path, console: Path, name: str, count: int, *args: str) -> float:
+    with client.start("--project-dir", str(project), *args, log=console, api=False, timeout=60) as emulator:
+        lambda_client = emulator.client(keep_alive=True)
+        _invoke_once(lambda_client, name)  # cold, not counted
+        return statistics.median(_invoke_once(lambda_client, name) for _ in range(count))
+
+
+def _edit_then_make(project: Path, console: Path, name: str, repeat: int, *args: str) -> tuple[float, float, bool]:
+    """(median seconds from an edit of run.py until the emulator has a fresh environment ready (eager) or has
+    noticed the edit (lazy), median ``make invoke-upgrade`` right after, whether every one of those was the new
+    environment's first invocation (its REPORT has the Init Duration))."""
+    ready, make, first = [], [], True
+    with client.start("--project-dir", str(project), *args, log=console, api=False, timeout=60) as emulator:
+        lambda_client = emulator.client()
+        _invoke_once(lambda_client, name)
+        env = dict(os.environ, AWS_ENDPOINT_URL_LAMBDA=emulator.url)
+        eager = "lazy" not in args
+        for i in range(repeat):
+            generation = lambda_client.health()["generation"]
+            started = time.perf_counter()
+            with open(project / "run.py", "a") as handle:
+                handle.write(f"# bench edit {i}\n")
+            deadline = started + 60
+            while time.perf_counter() < deadline:
+                health = lambda_client.health()
+                pool = health["environments"].get(name, {})
+                if health["generation"] > generation and (not eager or (pool.get("warm") and not pool["starting"])):
+                    break
+                time.sleep(0.005)
+            ready.append(time.perf_counter() - started)
+            began = time.perf_counter()
+            proc = subprocess.run(["make", "-s", "invoke-upgrade", f"STAGE={STAGE}"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True)  # fmt: skip
+            make.append(time.perf_counter() - began)
+            if proc.returncode != 0:
+                raise SystemExit(f"make invoke-upgrade failed:\n{proc.stdout}\n{proc.stderr}")
+            first = first and "Init Duration" in proc.stdout
+    return statistics.median(ready), statistics.median(make), first
+
+
+def measure_emulator(warm_count: int = 100, repeat: int = 5) -> list[Row]:
+    """The emulator's own figures (see the module docstring), against DATABASE_URL (already at head)."""
+    warm_count = max(warm_count, 50)
+    name = stage_config(ROOT / "zappa_settings.json", STAGE).function_name
+    workdir = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
+    console = workdir / "emulator.log"
+    try:
+        plain = project_copy(workdir / "plain")
+        bulky = project_copy(workdir / "bulky", BULK_FILES)
+        without = _warm_p50(plain, console, name, warm_count)
+        with_bulk = _warm_p50(bulky, console, name, warm_count)
+        scan = _warm_p50(bulky, console, name, max(20, warm_count // 5), "--watch", "scan")
+        eager_ready, eager_make, eager_first = _edit_then_make(plain, console, name, repeat)
+        lazy_ready, lazy_make, _ = _edit_then_make(plain, console, name, repeat, "--warm-containers", "lazy")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    bulk = f"{BULK_FILES:,}-file directory"
+    return [
+        (f"warm invoke p50, project without the {bulk}", without, "watchfiles", None),
+        (f"warm invoke p50, project with a {bulk}", with_bulk, f"{with_bulk / without:.2f}x without", 1.2 * without),
+        (f"warm invoke p50, {bulk}, --watch scan (fallback)", scan, f"{scan / without:.2f}x without; O(files)", None),
+        (
+            f"edit -> next make invoke-upgrade, eager, median of {repeat}",
+            eager_make,
+            f"fresh environment ready {format_ms(eager_ready)} after the edit; "
+            + ("REPORT has the Init Duration" if eager_first else "NOT the new environment's first call"),
+            0.150,
+        ),
+        (
+            f"edit -> next make invoke-upgrade, --warm-containers lazy, median of {repeat}",
+            lazy_make,
+            f"edit noticed {format_ms(lazy_ready)} after it; cold start inside the call",
+            None,
+        ),
+    ]
+
+
 def format_rows(rows: list[Row]) -> str:
     """A Markdown table with each path's ratio to `flask db upgrade` and its target."""
     baseline = rows[BASELINE][1]
@@ -205,12 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=100, help="warm invocations (>= 50)")
     parser.add_argument("--cold", type=int, default=3, help="cold starts (emulator restarts)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI command")
+    parser.add_argument("--emulator-only", action="store_true", help="only the emulator rows (10,000 files, edit)")
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL"):
         print("error: set DATABASE_URL (e.g. `make up`, then the URL `make status` prints)", file=sys.stderr)
         return 2
-    print(format_rows(measure(args.warm, args.cold, args.repeat)))
+    if not args.emulator_only:
+        print(format_rows(measure(args.warm, args.cold, args.repeat)))
+    print(format_emulator_rows(measure_emulator(args.warm)))
     return 0
+
+
+def format_emulator_rows(rows: list[Row]) -> str:
+    lines = ["| emulator | time | target | notes |", "|---|---:|---:|---|"]
+    lines += [f"| {what} | {format_ms(s)} | {verdict(s, t)} | {detail} |" for what, s, detail, t in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
 """Refuse to point the local harness at a shared database.
 
-The sandbox, the emulator and the ``make invoke-*`` targets run migrations: pointed at staging or production by a
-stray ``DATABASE_URL`` in a shell, they would change a shared schema from a laptop. Schema changes reach shared
-databases only through a reviewed PR and ``zappa invoke <stage> 'run.run_alembic_upgrade'`` after deploy. So the
-harness accepts only databases that are obviously local: a loopback address, a Unix socket, or the compose ``db``
+The sandbox, the emulator and the ``make invoke-*`` targets run functions and migrations: pointed at staging or
+production by a stray URL in a shell or in a stage's settings, they would change a shared schema from a laptop.
+Schema changes reach shared databases only through a reviewed PR and ``zappa invoke <stage> ...`` after deploy. So
+the harness accepts only databases that are obviously local: a loopback address, a Unix socket, or the compose ``db``
 service. ``SANDBOX_ALLOW_REMOTE_DB=1`` is the deliberate, visible way around it (e.g. a Postgres VM of your own).
+
+Two checks:
+
+- :func:`check_database_url`: the harness's own ``DATABASE_URL``, which must be PostgreSQL;
+- :func:`check_variables`: every variable a function will get, judged by its *value*, not its name (a project may
+  call it ``SQLALCHEMY_DATABASE_URI``, ``POSTGRES_URL`` or ``DB``): any database URL in it (PostgreSQL, MySQL,
+  MariaDB, SQL Server, Oracle, MongoDB, Redis, ...) must point at this machine. SQLite and DuckDB files are local.
 
     python -m dev.guard                  # checks $DATABASE_URL (nothing set: nothing to check)
     python -m dev.guard postgresql://...
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,17 +29,31 @@ from urllib.parse import parse_qs, unquote, urlsplit
 ALLOW_VARIABLE = "SANDBOX_ALLOW_REMOTE_DB"
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 COMPOSE_SERVICES = frozenset({"db"})
+# URL schemes of network databases (SQLAlchemy's ``dialect+driver://`` included: the part before "+" counts).
+DATABASE_SCHEMES = frozenset(
+    {
+        "postgres", "postgresql", "pgsql", "psql", "cockroachdb", "redshift", "timescaledb",
+        "mysql", "mariadb", "mssql", "sqlserver", "oracle", "db2", "ibm_db_sa", "hana", "teradata", "vertica",
+        "firebird", "sybase", "snowflake", "clickhouse", "trino", "presto", "crate",
+        "mongodb", "redis", "rediss", "valkey", "memcached", "couchdb", "cassandra", "neo4j", "elasticsearch",
+    }
+)  # fmt: skip
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://[^\s'\"<>]*")
+_LIBPQ_FAMILY = ("postgres", "postgresql", "pgsql", "psql", "cockroachdb", "redshift", "timescaledb")
 
 
 class RemoteDatabaseError(RuntimeError):
     """A DATABASE_URL points at a host that is not this machine; the message says why that is refused."""
 
 
-def _hosts(url: str) -> list[str]:
-    """Every host the URL can connect to: libpq allows ``h1,h2`` lists and a ``?host=`` query parameter."""
+def _base_scheme(scheme: str) -> str:
+    return scheme.lower().split("+", 1)[0]
+
+
+def url_hosts(url: str) -> list[str]:
+    """Every host a database URL can connect to: comma-separated host lists (libpq, MongoDB), libpq's ``?host=`` and
+    ``?hostaddr=``; "" for the default local socket; a MySQL ``?unix_socket=`` path."""
     parts = urlsplit(url.strip())
-    if not parts.scheme.startswith("postgres"):
-        raise ValueError(f"not a PostgreSQL URL (scheme {parts.scheme!r}): expected postgresql://user@host:port/db")
     netloc = parts.netloc.rpartition("@")[2]
     hosts: list[str] = []
     for item in netloc.split(","):
@@ -40,11 +62,26 @@ def _hosts(url: str) -> list[str]:
         else:
             hosts.append(item.rsplit(":", 1)[0] if item.count(":") == 1 else item)
     query = parse_qs(parts.query)
-    for value in query.get("host", []) + query.get("hostaddr", []):
-        hosts.extend(value.split(","))
+    names = ("host", "hostaddr") if _base_scheme(parts.scheme) in _LIBPQ_FAMILY else ("unix_socket",)
+    for name in names:
+        for value in query.get(name, []):
+            hosts.extend(value.split(","))
     hosts = [unquote(host).strip() for host in hosts]
-    # A query host replaces an empty netloc host; an empty list means libpq's default: the local Unix socket.
+    # A query host replaces an empty netloc host; an empty list means the default: the local Unix socket.
     return [host for host in hosts if host] or [""]
+
+
+def _hosts(url: str) -> list[str]:
+    """The hosts of a PostgreSQL URL; ValueError for any other scheme (the harness's own database is PostgreSQL)."""
+    scheme = urlsplit(url.strip()).scheme
+    if not scheme.startswith("postgres"):
+        raise ValueError(f"not a PostgreSQL URL (scheme {scheme!r}): expected postgresql://user@host:port/db")
+    return url_hosts(url)
+
+
+def database_urls(value: str) -> list[str]:
+    """The network-database URLs in a variable's value (anywhere in it: a JSON blob or a DSN list counts too)."""
+    return [m.group(0) for m in _URL.finditer(value) if _base_scheme(m.group(1)) in DATABASE_SCHEMES]
 
 
 def is_local_host(host: str) -> bool:
@@ -60,21 +97,51 @@ def is_local_host(host: str) -> bool:
         return False  # a DNS name: never resolved, since a name can point anywhere tomorrow
 
 
+def _refusal(name: str, remote: list[str], what_to_do: str, source: str = "") -> RemoteDatabaseError:
+    """The one message: neutral about the project (any Zappa project may be behind the emulator); never the URL,
+    which may hold a password."""
+    where = f" (from {source})" if source else ""
+    return RemoteDatabaseError(
+        f"refusing {name} with host {', '.join(remote)}{where}: the local harness runs functions and migrations "
+        "against it, and only databases on this machine (127.0.0.1/localhost/::1, a Unix socket, or the compose `db` "
+        "service) are allowed. Schema changes reach shared databases only through a reviewed PR and, after deploy, "
+        f"`zappa invoke <stage> ...`. {what_to_do} If this really is your own throwaway server, set "
+        f"{ALLOW_VARIABLE}=1."
+    )
+
+
+def remote_hosts(url: str) -> list[str]:
+    """The hosts of ``url`` that are not this machine."""
+    return [host for host in url_hosts(url) if not is_local_host(host)]
+
+
 def check_database_url(url: str, environ: Mapping[str, str] | None = None) -> None:
-    """Raise ``RemoteDatabaseError`` unless ``url`` is a local database or the override is set."""
+    """Raise ``RemoteDatabaseError`` unless the PostgreSQL ``url`` is a local database or the override is set."""
+    environ = os.environ if environ is None else environ
+    remote = [host for host in _hosts(url) if not is_local_host(host)]
+    if remote and environ.get(ALLOW_VARIABLE) != "1":
+        raise _refusal("DATABASE_URL", remote, "Point DATABASE_URL at a local database, or unset it.")
+
+
+def check_variables(variables: Mapping[str, str], source: str, environ: Mapping[str, str] | None = None) -> None:
+    """Raise ``RemoteDatabaseError`` if any value holds a database URL whose host is not this machine.
+
+    ``source`` says where the variables come from ("--pass-env", "stage 'local' of zappa_settings.json"), so the
+    message says where to fix it. Every variable is checked by value, whatever its name.
+    """
     environ = os.environ if environ is None else environ
     if environ.get(ALLOW_VARIABLE) == "1":
         return
-    remote = [host for host in _hosts(url) if not is_local_host(host)]
-    if remote:
-        raise RemoteDatabaseError(
-            f"refusing DATABASE_URL with host {', '.join(remote)}: the sandbox, the emulator and `make invoke-*` "
-            "run migrations, and only local databases (127.0.0.1/localhost/::1, a Unix socket, or the compose "
-            "`db` service) are allowed. Schema changes reach shared databases only through a reviewed PR and, "
-            "after deploy, `zappa invoke <stage> 'run.run_alembic_upgrade'`. To use the sandbox database, unset "
-            f"DATABASE_URL (`make status` prints the sandbox's). If this really is your own throwaway server, "
-            f"set {ALLOW_VARIABLE}=1."
-        )
+    for name, value in sorted(variables.items()):
+        remote = [host for url in database_urls(str(value)) for host in remote_hosts(url)]
+        if remote:
+            raise _refusal(
+                name,
+                sorted(set(remote)),
+                f"Point {name} at a local database: override it in the stage you serve (its environment_variables) "
+                f"or pass a local value with --pass-env {name}.",
+                source,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,87 +7,30 @@ and prints what it prints (the decoded log tail), then the result. Exit status: 
 service error (the message is printed), 2 when the emulator cannot be reached.
 
 Why not the Zappa CLI itself: it takes 1.5-3 s per call (importing ``zappa.cli`` and boto3, creating clients, a PyPI
-version check). This client imports neither: stdlib ``json`` and ``urllib`` only, with Zappa's function naming
-reimplemented in a few lines (``tests/emulator`` checks it against Zappa's). Use the real CLI to rehearse the exact
-production call; use this for the inner loop and ``make`` targets.
+version check). This is a thin command over :mod:`dev.emulator.client`; the function name and endpoint come from
+:mod:`dev.emulator.settings` (Zappa's own resolution, cached per edit of the settings file). Use the real CLI to
+rehearse the exact production call; use this for the inner loop and ``make`` targets.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
-import re
 import sys
-import unicodedata
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:9000"
+from dev.emulator.client import (
+    DEFAULT_ENDPOINT,
+    EmulatorUnreachable,
+    Invocation,
+    LambdaClient,
+    endpoint_for,
+    zappa_command,
+)
+from dev.emulator.settings import SettingsError, stage_config
+
 HINT = "start it with `make emulator` (foreground) or `make up`, or pass --endpoint / AWS_ENDPOINT_URL_LAMBDA"
-
-
-def slugify(text: str) -> str:
-    """python-slugify's result for ordinary names (what Zappa uses for ``<project_name>-<stage>``)."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def stage_settings(settings: dict[str, Any], stage: str) -> dict[str, Any]:
-    """The stage's settings with ``extends`` applied, as ZappaCLI.stage_config resolves them."""
-    if stage not in settings:
-        raise KeyError(f"stage {stage!r} is not in the settings file (stages: {', '.join(sorted(settings))})")
-    chain: list[str] = []
-    current: str | None = stage
-    while current:
-        if current in chain:
-            raise ValueError(f"circular 'extends' in the settings file: {' -> '.join([*chain, current])}")
-        if current not in settings:
-            raise KeyError(f"stage {chain[-1]!r} extends undefined stage {current!r}")
-        chain.append(current)
-        current = settings[current].get("extends")
-    merged: dict[str, Any] = {}
-    for name in reversed(chain):
-        merged.update(settings[name])
-    return merged
-
-
-def function_name(settings: dict[str, Any], stage: str, project_dir: Path) -> str:
-    config = stage_settings(settings, stage)
-    project = config.get("project_name") or slugify(project_dir.resolve().name)[:15]  # ZappaCLI.get_project_name
-    return slugify(f"{project}-{stage}")
-
-
-def endpoint_for(settings: dict[str, Any], stage: str, override: str | None) -> str:
-    """--endpoint, else AWS_ENDPOINT_URL_LAMBDA (boto3 honours it too), else the stage's aws_endpoint_urls.lambda."""
-    if override:
-        return override
-    if os.environ.get("AWS_ENDPOINT_URL_LAMBDA"):
-        return os.environ["AWS_ENDPOINT_URL_LAMBDA"]
-    return stage_settings(settings, stage).get("aws_endpoint_urls", {}).get("lambda") or DEFAULT_ENDPOINT
-
-
-def invoke(endpoint: str, name: str, payload: bytes, invocation_type: str, timeout: float) -> tuple[int, dict, bytes]:
-    """POST to the Invoke API; (status, headers, body). HTTP errors are returned, not raised."""
-    url = f"{endpoint.rstrip('/')}/2015-03-31/functions/{urllib.request.quote(name, safe='')}/invocations"
-    request = urllib.request.Request(
-        url,
-        data=payload,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Amz-Invocation-Type": invocation_type,
-            "X-Amz-Log-Type": "Tail",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers.items()), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers.items()), exc.read()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,70 +47,64 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        settings = json.loads(args.settings.read_text())
-        name = function_name(settings, args.stage, args.settings.resolve().parent)
-        endpoint = endpoint_for(settings, args.stage, args.endpoint)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"Error: cannot use {args.settings}: {exc}", file=sys.stderr)
-        return 1
-
-    event: dict[str, Any] = {"raw_command": args.function} if args.raw else {"command": args.function}
+def build_event(args: argparse.Namespace) -> dict[str, Any]:
+    """The event ``zappa invoke`` would send; ValueError says what is wrong with ``--payload``."""
+    extra: Any = {}
     if args.payload:
         try:
             extra = json.loads(args.payload)
         except ValueError as exc:
-            print(f"Error: --payload must be valid JSON: {exc}", file=sys.stderr)
-            return 1
+            raise ValueError(f"--payload must be valid JSON: {exc}") from None
         if not isinstance(extra, dict):
-            print(f"Error: --payload must be a JSON object, not {type(extra).__name__}", file=sys.stderr)
-            return 1
-        event.update(extra)
+            raise ValueError(f"--payload must be a JSON object, not {type(extra).__name__}")
+    return zappa_command(args.function, extra, raw=args.raw)
 
-    invocation_type = "Event" if args.is_async else "RequestResponse"
-    try:
-        status, headers, body = invoke(endpoint, name, json.dumps(event).encode(), invocation_type, args.timeout)
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"Error: the Lambda emulator at {endpoint} is not reachable ({reason}): {HINT}", file=sys.stderr)
-        return 2
-    headers = {k.lower(): v for k, v in headers.items()}
 
-    if status >= 400:
-        try:
-            message = json.loads(body).get("message") or body.decode()
-        except ValueError:
-            message = body.decode(errors="replace")
-        code = headers.get("x-amzn-errortype", f"HTTP {status}").split(":")[0]
-        print(f"Error: {code}: {message}", file=sys.stderr)
+def report(answer: Invocation, args: argparse.Namespace, name: str) -> int:
+    """Print the answer the way ``zappa invoke`` does (log tail, then the result); the exit status."""
+    if answer.status >= 400:
+        error = answer.error() or {}
+        print(f"Error: {error.get('errorType')}: {error.get('errorMessage')}", file=sys.stderr)
         return 1
-    if status == 202:
-        request_id = headers.get("x-amzn-requestid", "?")
-        print(f"Accepted {name} (request {request_id}): it runs in the background; its log is on the emulator console")
+    if answer.status == 202:
+        where = "it runs in the background; its log is on the emulator console"
+        print(f"Accepted {name} (request {answer.request_id}): {where}")
         return 0
-
     log_stream = sys.stderr if args.json else sys.stdout
-    if headers.get("x-amz-log-result"):
-        log_stream.write(base64.b64decode(headers["x-amz-log-result"]).decode(errors="replace"))
-        log_stream.flush()
-    if headers.get("x-amz-function-error"):
-        try:
-            error = json.loads(body)
-            text = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
-        except ValueError:
-            text = body.decode(errors="replace")
-        print(f"Error: {headers['x-amz-function-error']} error in {args.function}: {text}", file=sys.stderr)
+    log_stream.write(answer.log)
+    log_stream.flush()
+    if answer.function_error:
+        error = answer.error() or {}
+        text = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+        print(f"Error: {answer.function_error} error in {args.function}: {text}", file=sys.stderr)
         return 1
-    if args.json:
-        print(body.decode())
-    else:
-        try:
-            print(json.dumps(json.loads(body), indent=2, sort_keys=True))
-        except ValueError:
-            print(body.decode(errors="replace"))
+    try:
+        print(answer.text() if args.json else json.dumps(answer.json(), indent=2, sort_keys=True))
+    except ValueError:
+        print(answer.text())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        event = build_event(args)
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        config = stage_config(args.settings, args.stage)
+    except SettingsError as exc:
+        print(f"Error: cannot use {args.settings}: {exc}", file=sys.stderr)
+        return 1
+    endpoint = endpoint_for(config, args.endpoint)
+    try:
+        client = LambdaClient(endpoint, timeout=args.timeout)
+        answer = client.invoke(config.function_name, event, "Event" if args.is_async else "RequestResponse")
+    except (EmulatorUnreachable, ValueError) as exc:
+        print(f"Error: {exc}: {HINT}", file=sys.stderr)
+        return 2
+    return report(answer, args, config.function_name)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ is safe to run again (every step is idempotent).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -16,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dev import sandbox, services
+from dev.emulator.settings import SettingsError, stage_config
+from dev.health import http_healthy
 
 TARGET_SECONDS = 60.0
 
 
 @dataclass
-class Check:
+class Prerequisite:
+    """One thing a new machine needs, whether it is there, and the fix when it is not."""
+
     name: str
     ok: bool
     detail: str
@@ -30,22 +33,22 @@ class Check:
 
 def zappa_runtime(project_dir: Path = services.PROJECT_ROOT, stage: str = services.STAGE) -> tuple[int, int]:
     """The Python version Lambda runs for ``stage``, e.g. (3, 11) for "python3.11"."""
-    runtime = services.stage_config(project_dir, stage).get("runtime", "")
     try:
-        major, minor = runtime.removeprefix("python").split(".")[:2]
+        version = stage_config(project_dir / services.SETTINGS_FILE, stage).python_version
+        major, minor = version.split(".")[:2]
         return int(major), int(minor)
-    except ValueError:
-        raise ValueError(f"no usable runtime ({runtime!r}) in {services.SETTINGS_FILE} for stage {stage}") from None
+    except (SettingsError, ValueError) as exc:
+        raise ValueError(f"no usable Python runtime in {services.SETTINGS_FILE} for stage {stage}: {exc}") from None
 
 
-def check_python() -> Check:
+def check_python() -> Prerequisite:
     wanted = zappa_runtime()
     have = sys.version_info[:2]
     text = f"Python {have[0]}.{have[1]}, Lambda runs python{wanted[0]}.{wanted[1]} ({services.SETTINGS_FILE})"
     if have == wanted:
-        return Check("python", True, text)
+        return Prerequisite("python", True, text)
     version = f"{wanted[0]}.{wanted[1]}"
-    return Check(
+    return Prerequisite(
         "python",
         False,
         text,
@@ -55,32 +58,32 @@ def check_python() -> Check:
     )
 
 
-def check_engine(settings: sandbox.Settings, mode: str) -> Check:
-    if mode == "docker":
-        return Check("services", True, "Docker engine answers: docker mode (docker-compose.yml)")
+def check_engine(settings: sandbox.Settings, choice: sandbox.ModeChoice) -> Prerequisite:
+    if choice.mode == "docker":
+        return Prerequisite("services", True, f"docker mode (docker-compose.yml): {choice.reason}")
     from dev.postgres import PostgresError, find_bindir
 
     try:
         bindir = find_bindir()
     except PostgresError as exc:
-        return Check(
+        return Prerequisite(
             "services",
             False,
-            "no Docker engine and no PostgreSQL server binaries",
+            f"embedded mode ({choice.reason}) but no PostgreSQL server binaries",
             f"{exc} Or install and start Docker (https://docs.docker.com/get-docker/).",
         )
-    return Check("services", True, f"no Docker engine: embedded mode, PostgreSQL from {bindir}")
+    return Prerequisite("services", True, f"embedded mode, PostgreSQL from {bindir}: {choice.reason}")
 
 
-def check_ports(settings: sandbox.Settings, running: bool) -> list[Check]:
+def check_ports(settings: sandbox.Settings, running: bool) -> list[Prerequisite]:
     if running:
-        return [Check("ports", True, "the sandbox is already running (its ports are its own)")]
+        return [Prerequisite("ports", True, "the sandbox is already running (its ports are its own)")]
     checks = []
-    for name in ("pg", "emulator", "api"):
+    for name in services.Ports.ENV:
         port = getattr(settings.ports, name)
         if sandbox.port_in_use(port):
             checks.append(
-                Check(
+                Prerequisite(
                     f"port {port}",
                     False,
                     f"{services.Ports.ROLE[name]} needs it",
@@ -89,7 +92,7 @@ def check_ports(settings: sandbox.Settings, running: bool) -> list[Check]:
             )
         else:
             checks.append(
-                Check(f"port {port}", True, f"free ({services.Ports.ENV[name]}, {services.Ports.ROLE[name]})")
+                Prerequisite(f"port {port}", True, f"free ({services.Ports.ENV[name]}, {services.Ports.ROLE[name]})")
             )
     return checks
 
@@ -120,25 +123,11 @@ class Steps:
 
 
 def _invoke_step(settings: sandbox.Settings, function: str, payload: dict | None = None) -> Callable[[], str]:
-    def action() -> str:
-        result = sandbox.invoke(settings, function, payload)
-        output = (result.stdout + result.stderr).strip()
-        if result.returncode != 0:
-            raise sandbox.SandboxError(
-                f"{function} failed through the emulator (exit {result.returncode}):\n{output}\n"
-                "`make logs` shows the emulator's side."
-            )
-        return _describe(result.stdout)
-
-    return action
+    return lambda: _describe(sandbox.invoke(settings, function, payload))
 
 
-def _describe(result_json: str) -> str:
+def _describe(result: object) -> str:
     """One line from a migrator result: what moved where, or where the schema is."""
-    try:
-        result = json.loads(result_json)
-    except ValueError:
-        return result_json.strip()[-160:]
     if not isinstance(result, dict):
         return str(result)[:160]
     if result.get("action") == "current":
@@ -152,14 +141,9 @@ def _describe(result_json: str) -> str:
 
 def _seed_step(settings: sandbox.Settings) -> Callable[[], str]:
     def action() -> str:
-        if not (settings.project_dir / "dev" / "seed.py").is_file():
-            return "skipped: dev/seed.py is not in this checkout"
-        result = sandbox.seed(settings, capture=True)
-        output = (result.stdout + result.stderr).strip()
-        if result.returncode != 0:
-            raise sandbox.SandboxError(f"seeding failed (exit {result.returncode}):\n{output}")
-        lines = [line for line in output.splitlines() if line.strip()]
-        return lines[-1].strip()[:160] if lines else ""
+        summary = sandbox.seed(settings)
+        videos = sum(len(channel["videos"]) for channel in summary["channels"])
+        return f"{len(summary['channels'])} channels subscribed through the hub, {videos} videos notified"
 
     return action
 
@@ -171,14 +155,12 @@ def main() -> int:
     except sandbox.SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    mode = sandbox.choose_mode(settings)
-    box = sandbox.backend(settings, mode)
-    running = services.http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)) and (
-        mode == "docker" or bool(box.state())
-    )
+    choice = sandbox.choose_mode(settings)
+    box = sandbox.backend(settings, choice.mode)
+    running = http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)) and box.is_running()
 
     print("== prerequisites", flush=True)
-    checks = [check_python(), check_engine(settings, mode), *check_ports(settings, running)]
+    checks = [check_python(), check_engine(settings, choice), *check_ports(settings, running)]
     for check in checks:
         print(f"   {'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     failed = [check for check in checks if not check.ok]
@@ -200,7 +182,7 @@ def main() -> int:
         print(f"   {elapsed:5.1f} s  {name}")
     total = steps.total
     print(f"   {total:5.1f} s  total{'' if total <= TARGET_SECONDS else f' (over the {TARGET_SECONDS:.0f} s target)'}")
-    sandbox.print_summary(settings, mode, next_steps=False)
+    sandbox.print_summary(settings, box.mode, next_steps=False, where=box.data_location())
     print(
         '\nDaily loop: edit yt_pubsub_handler/models.py -> make new-migration MSG="..." -> review the file ->\n'
         "make invoke-upgrade / make invoke-downgrade -> make test -> PR. After merge and deploy:\n"

@@ -1,8 +1,9 @@
 """Embedded PostgreSQL: a private cluster from the machine's server binaries, for tests and the sandbox.
 
-No Docker engine runs on our machines, so the harness starts ``postgres`` itself. PostgreSQL refuses to run as
-root (and CI runs as root); as root we run the server binaries as an unprivileged system user that owns the
-data directory.
+The harness starts ``postgres`` itself, so the tests and the embedded sandbox need no Docker engine. PostgreSQL
+refuses to run as root (and CI runs as root); as root we run the server binaries as an unprivileged system user
+that owns the data directory, and keep the cluster where that user can reach it: ``cluster_dir()`` and
+``service_tempdir()`` pick such a place (outside a checkout under ``/root``, whose 0700 mode stops that user).
 
     python -m dev.postgres start --dir .sandbox/postgres --port 5433
     python -m dev.postgres status --dir .sandbox/postgres
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev.ports import free_port, port_in_use
+
 SERVICE_USER = os.environ.get("PG_SERVICE_USER", "pgsandbox")
+# As root, clusters whose preferred directory the service user cannot reach live here instead (world-traversable,
+# outside any checkout). PG_CLUSTER_ROOT moves it.
+DEFAULT_CLUSTER_ROOT = Path("/var/tmp/pgsandbox")
 SUPERUSER = "postgres"
 REQUIRED = ("initdb", "pg_ctl", "postgres", "pg_isready")
 INSTALL_HINT = (
@@ -64,28 +70,6 @@ def find_bindir() -> Path:
     raise PostgresError(INSTALL_HINT)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Something listens on ``port`` (connect succeeds) or holds it (bind fails, e.g. a 0.0.0.0 listener)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        if probe.connect_ex((host, port)) == 0:
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _ensure_service_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SERVICE_USER)
@@ -98,20 +82,80 @@ def _ensure_service_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SERVICE_USER)
 
 
-def _check_traversable(path: Path, uid: int) -> None:
-    """The service user must be able to reach the data dir; a 0700 parent (pytest's tmp) silently breaks it."""
+def _untraversable_parent(path: Path, uid: int) -> Path | None:
+    """The first existing directory on ``path`` that user ``uid`` cannot pass through, if any."""
     for parent in [path, *path.parents]:
         if not parent.exists():
-            continue
+            continue  # created later by root with the usual umask: traversable
         st = parent.stat()
-        if st.st_uid == uid:
-            continue
-        if not st.st_mode & 0o001:
-            raise PostgresError(
-                f"{parent} is not traversable by the '{SERVICE_USER}' user that runs PostgreSQL as root "
-                f"(mode {oct(st.st_mode & 0o777)}): choose a directory under a world-traversable path, "
-                f"or `chmod o+x {parent}`"
-            )
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return parent
+    return None
+
+
+def _service_uid() -> int | None:
+    """The uid the server runs as when we are root (None when we are not: the server runs as us)."""
+    return _ensure_service_user().pw_uid if os.geteuid() == 0 else None
+
+
+def reachable(path: Path) -> bool:
+    """The server's user can reach ``path`` (always true when we are not root: the server runs as us)."""
+    uid = _service_uid()
+    return uid is None or _untraversable_parent(Path(path).resolve(), uid) is None
+
+
+def _check_traversable(path: Path, uid: int) -> None:
+    """The service user must be able to reach the data dir; a 0700 parent (pytest's tmp) silently breaks it."""
+    parent = _untraversable_parent(path, uid)
+    if parent is not None:
+        st = parent.stat()
+        raise PostgresError(
+            f"{parent} is not traversable by the '{SERVICE_USER}' user that runs PostgreSQL as root "
+            f"(mode {oct(st.st_mode & 0o777)}): choose a directory under a world-traversable path, "
+            f"or `chmod o+x {parent}`"
+        )
+
+
+def cluster_root() -> Path:
+    """Where clusters go when their preferred place is out of the service user's reach (see DEFAULT_CLUSTER_ROOT)."""
+    root = Path(os.environ.get("PG_CLUSTER_ROOT") or DEFAULT_CLUSTER_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(root.stat().st_mode | 0o011)  # traversable, not listable by others
+    return root
+
+
+def cluster_dir(preferred: Path, label: str = "cluster") -> Path:
+    """Where a cluster that would like to live in ``preferred`` can live: ``preferred`` itself when the server's
+    user can reach it, else a directory under ``cluster_root()`` keyed by ``preferred``'s absolute path.
+
+    As root the server runs as an unprivileged user, and a checkout under a 0700 directory (``/root/src/app``) is
+    out of its reach. An existing cluster in either place wins, so the data never moves silently.
+    """
+    preferred = Path(preferred).resolve()
+    if os.geteuid() != 0:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
+    keyed = (Path(os.environ.get("PG_CLUSTER_ROOT") or DEFAULT_CLUSTER_ROOT) / f"{label}-{digest}").resolve()
+    for candidate in (preferred, keyed):
+        if (candidate / "data" / "PG_VERSION").is_file() and reachable(candidate):
+            return candidate
+    if reachable(preferred):
+        return preferred
+    cluster_root()
+    return keyed
+
+
+def service_tempdir(prefix: str) -> Path:
+    """A new temporary directory that the server's user can reach, for throwaway clusters (tests, bench).
+
+    Under the usual temporary directory when that is reachable, else under ``cluster_root()``.
+    """
+    parent = Path(tempfile.gettempdir())
+    if not reachable(parent / "probe"):
+        parent = cluster_root()
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path.chmod(0o755)
+    return path
 
 
 @dataclass
@@ -205,10 +249,10 @@ class EmbeddedPostgres:
         """Start (idempotent): an already running cluster keeps its port."""
         self.init()
         if self.status():
-            self.port = self._recorded_port() or self.port
+            self.port = self.recorded_port() or self.port
             return self
         if self.port is None:
-            self.port = self._recorded_port() or free_port(self.host)
+            self.port = self.recorded_port() or free_port(self.host)
         if port_in_use(self.port, self.host):
             raise PostgresError(
                 f"port {self.port} on {self.host} is already in use: stop what listens there "
@@ -266,7 +310,8 @@ class EmbeddedPostgres:
         self.stop(mode="immediate")
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def _recorded_port(self) -> int | None:
+    def recorded_port(self) -> int | None:
+        """The port the cluster was last started on (None before the first start)."""
         try:
             return int(self.port_file.read_text().strip())
         except (OSError, ValueError):
@@ -319,12 +364,11 @@ def scratch_database(
 ) -> Iterator[str]:
     """A new, empty database on ``server_url``, or on a temporary embedded cluster; dropped afterwards.
 
-    The temporary cluster's parent is world-traversable: as root the server runs as an unprivileged user.
+    The temporary cluster lives in ``service_tempdir()``: as root the server runs as an unprivileged user.
     """
     cluster, base = None, None
     if not server_url:
-        base = Path(tempfile.mkdtemp(prefix=f"{prefix}-pg-"))
-        base.chmod(0o755)
+        base = service_tempdir(f"{prefix}-pg-")
         try:
             cluster = EmbeddedPostgres(base / "cluster", fast_unsafe=fast_unsafe).start()
         except PostgresError:
@@ -360,11 +404,11 @@ def main(argv: list[str] | None = None) -> int:
             print("stopped" if pg.stop() else "not running")
         elif args.action == "status":
             running = pg.status()
-            pg.port = pg._recorded_port()
+            pg.port = pg.recorded_port()
             print(f"running on {pg.host}:{pg.port}" if running else "not running")
             return 0 if running else 3
         elif args.action == "url":
-            pg.port = pg._recorded_port() or args.port
+            pg.port = pg.recorded_port() or args.port
             print(pg.url(args.dbname))
     except PostgresError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,3 +25,8 @@ invoke-current: $(STAMP) ## Show the database's current revision through the emu
 
 bench-invoke: $(STAMP) ## Benchmark: warm/cold invoke vs make invoke-upgrade, flask db upgrade, zappa invoke (needs DATABASE_URL)
 	$(PY) -m dev.bench_invoke $(BENCH_ARGS)
+
+.PHONY: emulator-smoke
+emulator-smoke: $(STAMP) ## Rehearse any Zappa project: make emulator-smoke PROJECT=path FN=module.function [SETTINGS=sub/zappa_settings.json API_PATH=/]
+	@test -n "$(PROJECT)" -a -n "$(FN)" || { echo "usage: make emulator-smoke PROJECT=path FN=module.function [STAGE=local] [SETTINGS=file] [API_PATH=/] [PAYLOAD='{...}']" >&2; echo "first, once: $(PY) -m dev.emulator init-stage --project-dir PATH --extends dev" >&2; exit 2; }
+	$(PY) -m dev.emulator.smoke --project "$(PROJECT)" --function "$(FN)" --stage $(STAGE) $(if $(SETTINGS),--settings "$(SETTINGS)") $(if $(API_PATH),--api-path "$(API_PATH)") $(if $(PAYLOAD),--payload '$(PAYLOAD)')

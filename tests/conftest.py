@@ -7,7 +7,6 @@ test still gets its own database created on that server (the URL's user needs CR
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from dev.guard import check_database_url
-from dev.postgres import EmbeddedPostgres, create_database, drop_database
+from dev.postgres import EmbeddedPostgres, create_database, drop_database, service_tempdir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,9 +28,8 @@ def pg_admin_url() -> Iterator[str]:
         check_database_url(given)
         yield given
         return
-    # World-traversable parent: as root the server runs as an unprivileged user (see dev/postgres.py).
-    base = Path(tempfile.mkdtemp(prefix="yt-pubsub-pg-"))
-    base.chmod(0o755)
+    # A parent the server's user can reach: as root it runs as an unprivileged user (see dev/postgres.py).
+    base = service_tempdir("yt-pubsub-pg-")
     server = EmbeddedPostgres(base / "cluster", fast_unsafe=True).start()
     try:
         yield server.url("postgres")

@@ -1,9 +1,9 @@
 """A small read API: health, channels, a channel's videos (newest first, keyset-paginated).
 
-``GET /channels/<id>/videos`` takes ``limit`` (1..200, default API_PAGE_SIZE) and either ``cursor`` (opaque,
-from the previous page's ``next_cursor``; stable while videos arrive) or ``page`` (1-based offset pages, handy
-for people, may shift while videos arrive), plus ``include_deleted=true``. Bad parameters: 400 with a JSON
-``error`` that says what to send instead.
+``GET /channels/<id>/videos`` takes ``limit`` (1..API_MAX_PAGE_SIZE, default API_PAGE_SIZE; see config.py) and
+either ``cursor`` (opaque, from the previous page's ``next_cursor``; stable while videos arrive) or ``page``
+(1-based offset pages, handy for people, may shift while videos arrive), plus ``include_deleted=true``.
+Bad parameters: 400 with a JSON ``error`` that says what to send instead.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from .feed import VIDEO_ID_RE, is_valid_channel_id
 from .models import Channel, Subscription, Video
 
 bp = Blueprint("api", __name__)
-
-MAX_LIMIT = 200
 
 
 class BadRequest(ValueError):
@@ -68,38 +66,10 @@ def list_channels() -> Response:
 
 @bp.get("/channels/<channel_id>/videos")
 def list_videos(channel_id: str) -> tuple[Response, int]:
-    limit = _int_arg("limit", default=min(int(current_app.config.get("API_PAGE_SIZE", 50)), MAX_LIMIT))
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    cursor_raw = request.args.get("cursor")
-    page = _int_arg("page", default=None)
-    if cursor_raw is not None and page is not None:
-        raise BadRequest("send either cursor or page, not both")
-    if page is not None and page < 1:
-        raise BadRequest(f"page starts at 1, got {page}")
-    include_deleted = _bool_arg("include_deleted")
-
+    limit, cursor, page, include_deleted = _page_args()
     if not is_valid_channel_id(channel_id) or db.session.get(Channel, channel_id) is None:
         return jsonify(error=f"unknown channel {channel_id!r}: GET /channels lists the known ones"), 404
-
-    # Newest first; videos without a publication date last; id breaks ties so the order is total.
-    unpublished = Video.published_at.is_(None)
-    query = sa.select(Video).where(Video.channel_id == channel_id)
-    if not include_deleted:
-        query = query.where(Video.deleted_at.is_(None))
-    if cursor_raw is not None:
-        published, last_id = _decode_cursor(cursor_raw)
-        if published is None:
-            query = query.where(unpublished, Video.id < last_id)
-        else:
-            query = query.where(
-                sa.or_(
-                    unpublished,
-                    Video.published_at < published,
-                    sa.and_(Video.published_at == published, Video.id < last_id),
-                )
-            )
-    query = query.order_by(unpublished.asc(), Video.published_at.desc(), Video.id.desc()).limit(limit + 1)
+    query = _videos_query(channel_id, include_deleted, cursor).limit(limit + 1)
     if page is not None:
         query = query.offset((page - 1) * limit)
     videos = list(db.session.execute(query).scalars())
@@ -115,6 +85,43 @@ def list_videos(channel_id: str) -> tuple[Response, int]:
         body["page"] = page
         body["next_page"] = page + 1 if has_more else None
     return jsonify(body), 200
+
+
+def _page_args() -> tuple[int, tuple[datetime | None, str] | None, int | None, bool]:
+    """``limit``, the decoded ``cursor``, ``page`` and ``include_deleted``; BadRequest names what is wrong."""
+    largest = current_app.config["API_MAX_PAGE_SIZE"]
+    limit = _int_arg("limit", default=current_app.config["API_PAGE_SIZE"])
+    if not 1 <= limit <= largest:
+        raise BadRequest(f"limit must be between 1 and {largest}, got {limit}")
+    cursor_raw = request.args.get("cursor")
+    page = _int_arg("page", default=None)
+    if cursor_raw is not None and page is not None:
+        raise BadRequest("send either cursor or page, not both")
+    if page is not None and page < 1:
+        raise BadRequest(f"page starts at 1, got {page}")
+    cursor = _decode_cursor(cursor_raw) if cursor_raw is not None else None
+    return limit, cursor, page, _bool_arg("include_deleted")
+
+
+def _videos_query(channel_id: str, include_deleted: bool, cursor: tuple[datetime | None, str] | None) -> sa.Select:
+    """Newest first, videos without a publication date last, id breaking ties so the order is total."""
+    unpublished = Video.published_at.is_(None)
+    query = sa.select(Video).where(Video.channel_id == channel_id)
+    if not include_deleted:
+        query = query.where(Video.deleted_at.is_(None))
+    if cursor is not None:  # strictly after the last video of the previous page, in the same order
+        published, last_id = cursor
+        if published is None:
+            query = query.where(unpublished, Video.id < last_id)
+        else:
+            query = query.where(
+                sa.or_(
+                    unpublished,
+                    Video.published_at < published,
+                    sa.and_(Video.published_at == published, Video.id < last_id),
+                )
+            )
+    return query.order_by(unpublished.asc(), Video.published_at.desc(), Video.id.desc())
 
 
 def _int_arg(name: str, default: int | None) -> int | None:

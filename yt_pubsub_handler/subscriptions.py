@@ -30,19 +30,26 @@ from .signature import derive_secret
 
 log = logging.getLogger(__name__)
 
-RENEW_WITHIN = timedelta(days=2)
-# A subscription the hub never verified is asked again after this long.
-RETRY_UNVERIFIED_AFTER = timedelta(hours=1)
-HUB_TIMEOUT = (5.0, 15.0)  # connect, read: one slow hub must not eat a Lambda's whole budget
-
 
 class HubError(RuntimeError):
     """The hub refused or could not be reached; the message names the hub, the answer and what to check."""
 
 
+def subscription_for(channel_id: str, *, for_update: bool = False) -> Subscription | None:
+    """The subscription row of ``channel_id``, or None.
+
+    ``for_update`` locks the row until the transaction ends: a hub's verification GET and our own subscribe or
+    unsubscribe may race for it, from different Lambda containers.
+    """
+    query = db.select(Subscription).where(Subscription.channel_id == channel_id)
+    if for_update:
+        query = query.with_for_update()
+    return db.session.execute(query).scalar_one_or_none()
+
+
 def callback_url(channel_id: str, base: str | None = None) -> str:
     """Our callback for ``channel_id``: ``{WEBSUB_CALLBACK_URL}/{channel_id}`` (served by websub.bp)."""
-    base = base or current_app.config.get("WEBSUB_CALLBACK_URL")
+    base = base or current_app.config["WEBSUB_CALLBACK_URL"]
     if not base:
         raise ConfigError(
             "WEBSUB_CALLBACK_URL is not set: export the public URL of the callback, e.g. "
@@ -63,19 +70,31 @@ def subscribe(
     Needs an app context (WEBSUB_HUB_URL, WEBSUB_CALLBACK_URL, WEBSUB_SECRET, WEBSUB_LEASE_SECONDS).
     """
     _check_channel_id(channel_id)
-    config = current_app.config
-    master = config.get("WEBSUB_SECRET")
+    master = current_app.config["WEBSUB_SECRET"]
     if not master:
         raise ConfigError("WEBSUB_SECRET is not set: export a long random string (the same one the callback uses)")
     topic = topic_for(channel_id)
     callback = callback_url(channel_id)
-    lease = int(lease_seconds or config["WEBSUB_LEASE_SECONDS"])
-    now = now or datetime.now(UTC)
+    lease = int(lease_seconds or current_app.config["WEBSUB_LEASE_SECONDS"])
+    _record_request(channel_id, topic, callback, now or datetime.now(UTC))
+    _send(
+        "subscribe",
+        {
+            "hub.callback": callback,
+            "hub.mode": "subscribe",
+            "hub.topic": topic,
+            "hub.secret": derive_secret(master, topic),
+            "hub.lease_seconds": str(lease),
+        },
+        session,
+    )
+    return _reload(channel_id)
 
+
+def _record_request(channel_id: str, topic: str, callback: str, now: datetime) -> None:
+    """Commit the row before the hub hears of it: its verification GET may arrive before its answer to us."""
     ensure_channel(channel_id)
-    subscription = db.session.execute(
-        db.select(Subscription).where(Subscription.channel_id == channel_id).with_for_update()
-    ).scalar_one_or_none()
+    subscription = subscription_for(channel_id, for_update=True)
     if subscription is None:
         subscription = Subscription(channel_id=channel_id, topic_url=topic, callback_url=callback)
         db.session.add(subscription)
@@ -93,26 +112,11 @@ def subscribe(
         subscription.state = SubscriptionState.PENDING
     db.session.commit()
 
-    _send(
-        "subscribe",
-        {
-            "hub.callback": callback,
-            "hub.mode": "subscribe",
-            "hub.topic": topic,
-            "hub.secret": derive_secret(master, topic),
-            "hub.lease_seconds": str(lease),
-        },
-        session,
-    )
-    return _reload(channel_id)
-
 
 def unsubscribe(channel_id: str, *, session: requests.Session | None = None) -> dict:
     """Ask the hub to stop; the row goes to UNSUBSCRIBING until the hub's verification GET."""
     _check_channel_id(channel_id)
-    subscription = db.session.execute(
-        db.select(Subscription).where(Subscription.channel_id == channel_id).with_for_update()
-    ).scalar_one_or_none()
+    subscription = subscription_for(channel_id, for_update=True)
     if subscription is None:
         db.session.rollback()
         raise LookupError(f"no subscription for channel {channel_id}: nothing to unsubscribe (see GET /channels)")
@@ -125,29 +129,14 @@ def unsubscribe(channel_id: str, *, session: requests.Session | None = None) -> 
 
 
 def renew_subscriptions(now: datetime | None = None) -> dict:
-    """Re-subscribe every ACTIVE/PENDING subscription whose lease ends within two days (daily Zappa event).
+    """Re-subscribe every ACTIVE/PENDING subscription whose lease ends soon (daily Zappa event).
 
-    Also retries PENDING ones the hub never verified (no lease yet) once they are an hour old. One failing hub
-    request does not stop the others: failures are listed, with the error, in the result.
+    "Soon" is WEBSUB_RENEW_WITHIN_SECONDS. Also retries PENDING ones the hub never verified (no lease yet) once
+    they are WEBSUB_RETRY_UNVERIFIED_SECONDS old. One failing hub request does not stop the others: failures are
+    listed, with the error, in the result.
     """
     now = now or datetime.now(UTC)
-    horizon = now + RENEW_WITHIN
-    due = sa.or_(
-        Subscription.expires_at <= horizon,
-        sa.and_(
-            Subscription.expires_at.is_(None),
-            Subscription.state == SubscriptionState.PENDING,
-            Subscription.requested_at <= now - RETRY_UNVERIFIED_AFTER,
-        ),
-    )
-    channel_ids = list(
-        db.session.execute(
-            db.select(Subscription.channel_id)
-            .where(Subscription.state.in_([SubscriptionState.ACTIVE, SubscriptionState.PENDING]), due)
-            .order_by(Subscription.expires_at.asc().nulls_first(), Subscription.channel_id)
-        ).scalars()
-    )
-    db.session.rollback()
+    channel_ids = _due_for_renewal(now)
     renewed: list[str] = []
     failed: list[dict[str, str]] = []
     with requests.Session() as session:
@@ -169,13 +158,37 @@ def renew_subscriptions(now: datetime | None = None) -> dict:
     }
 
 
+def _due_for_renewal(now: datetime) -> list[str]:
+    """Channels whose lease ends within the renewal window, or whose request the hub never verified; soonest first."""
+    config = current_app.config
+    horizon = now + timedelta(seconds=config["WEBSUB_RENEW_WITHIN_SECONDS"])
+    due = sa.or_(
+        Subscription.expires_at <= horizon,
+        sa.and_(
+            Subscription.expires_at.is_(None),
+            Subscription.state == SubscriptionState.PENDING,
+            Subscription.requested_at <= now - timedelta(seconds=config["WEBSUB_RETRY_UNVERIFIED_SECONDS"]),
+        ),
+    )
+    channel_ids = list(
+        db.session.execute(
+            db.select(Subscription.channel_id)
+            .where(Subscription.state.in_([SubscriptionState.ACTIVE, SubscriptionState.PENDING]), due)
+            .order_by(Subscription.expires_at.asc().nulls_first(), Subscription.channel_id)
+        ).scalars()
+    )
+    db.session.rollback()
+    return channel_ids
+
+
 def _send(mode: str, data: dict[str, Any], session: requests.Session | None) -> None:
-    hub = current_app.config.get("WEBSUB_HUB_URL")
+    hub = current_app.config["WEBSUB_HUB_URL"]
+    timeout = (current_app.config["WEBSUB_HUB_CONNECT_TIMEOUT"], current_app.config["WEBSUB_HUB_READ_TIMEOUT"])
     if not hub:
         raise ConfigError("WEBSUB_HUB_URL is not set: use https://pubsubhubbub.appspot.com/subscribe for YouTube")
     post = session.post if session is not None else requests.post
     try:
-        response = post(hub, data=data, timeout=HUB_TIMEOUT)
+        response = post(hub, data=data, timeout=timeout)
     except requests.RequestException as exc:
         raise HubError(
             f"{mode} request to the hub {hub} failed: {exc}. Check WEBSUB_HUB_URL and the network, then retry "
@@ -192,8 +205,7 @@ def _send(mode: str, data: dict[str, Any], session: requests.Session | None) -> 
 def _reload(channel_id: str) -> dict:
     # The hub may have verified (another connection) while we waited: read what is committed now.
     db.session.expire_all()
-    subscription = db.session.execute(db.select(Subscription).where(Subscription.channel_id == channel_id)).scalar_one()
-    result = subscription.to_dict()
+    result = subscription_for(channel_id).to_dict()
     db.session.rollback()
     return result
 

@@ -16,7 +16,7 @@ POST, content distribution (sections 7 and 8). Status codes:
 - 400: valid signature but not a YouTube Atom feed (malformed, unsafe XML, missing fields); nothing changed;
 - 410: we hold no live subscription for this channel (never subscribed, unsubscribed or denied). Section 7 lets
   the hub drop a subscription on 410;
-- 413: body larger than ``WEBSUB_MAX_BODY_BYTES`` (default 1 MiB; YouTube sends a few KB).
+- 413: body larger than ``WEBSUB_MAX_BODY_BYTES`` (config.py: 1 MiB unless set; YouTube sends a few KB).
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import notifications
 from .extensions import db
-from .feed import FeedError, is_valid_channel_id, parse_feed
+from .feed import Feed, FeedError, is_valid_channel_id, parse_feed
 from .models import Subscription, SubscriptionState
 from .signature import derive_secret, verify
+from .subscriptions import subscription_for
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("websub", __name__, url_prefix="/websub")
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_LEASE_SECONDS = 2**31 - 1  # subscriptions.lease_seconds is an INTEGER
 MAX_CHALLENGE_CHARS = 4096
 
@@ -53,31 +53,36 @@ def verify_intent(channel_id: str) -> Response:
     topic = request.args.get("hub.topic", "")
     if not is_valid_channel_id(channel_id) or not topic:
         return _refuse("unknown channel or missing hub.topic")
-    subscription = db.session.execute(
-        db.select(Subscription).where(Subscription.channel_id == channel_id).with_for_update()
-    ).scalar_one_or_none()
+    subscription = subscription_for(channel_id, for_update=True)
     if subscription is None or subscription.topic_url != topic:
-        db.session.rollback()
         return _refuse("no subscription for this channel and topic")
-    now = datetime.now(UTC)
-
     if mode == "denied":
-        subscription.state = SubscriptionState.DENIED
-        subscription.denied_reason = (request.args.get("hub.reason") or "")[:2000] or None
-        db.session.commit()
-        log.warning("hub denied the subscription to %s: %s", topic, subscription.denied_reason)
+        _record_denial(subscription, request.args.get("hub.reason"))
         return Response("", status=200, mimetype="text/plain")
-
     challenge = request.args.get("hub.challenge", "")
     if not challenge or len(challenge) > MAX_CHALLENGE_CHARS:
-        db.session.rollback()
         return _refuse("missing or oversized hub.challenge")
+    refusal = _record_verification(subscription, mode, request.args.get("hub.lease_seconds"))
+    if refusal:
+        return _refuse(refusal)
+    log.info("verified %s for %s", mode, topic)
+    return Response(challenge, status=200, mimetype="text/plain")
 
+
+def _record_denial(subscription: Subscription, reason: str | None) -> None:
+    subscription.state = SubscriptionState.DENIED
+    subscription.denied_reason = (reason or "")[:2000] or None
+    db.session.commit()
+    log.warning("hub denied the subscription to %s: %s", subscription.topic_url, subscription.denied_reason)
+
+
+def _record_verification(subscription: Subscription, mode: str, lease_raw: str | None) -> str | None:
+    """Commit what the hub verified; or, when it is not what we asked for, change nothing and say why."""
+    now = datetime.now(UTC)
     if mode == "subscribe" and subscription.state in (SubscriptionState.PENDING, SubscriptionState.ACTIVE):
-        lease = _lease_seconds(request.args.get("hub.lease_seconds"))
+        lease = _lease_seconds(lease_raw)
         if lease is None:
-            db.session.rollback()
-            return _refuse("hub.lease_seconds missing or not a positive integer")
+            return "hub.lease_seconds missing or not a positive integer"
         subscription.state = SubscriptionState.ACTIVE
         subscription.lease_seconds = lease
         subscription.expires_at = now + timedelta(seconds=lease)
@@ -88,57 +93,65 @@ def verify_intent(channel_id: str) -> Response:
         subscription.verified_at = now
         subscription.expires_at = None
     else:
-        db.session.rollback()
-        return _refuse(f"hub.mode {mode[:40]!r} does not match what we requested ({subscription.state.value})")
+        return f"hub.mode {mode[:40]!r} does not match what we requested ({subscription.state.value})"
     db.session.commit()
-    log.info("verified %s for %s", mode, topic)
-    return Response(challenge, status=200, mimetype="text/plain")
+    return None
 
 
 @bp.post("/<channel_id>")
 def receive_notification(channel_id: str) -> tuple[Response, int]:
     """Verify the signature on the raw body, then store the feed in one transaction."""
-    limit = int(current_app.config.get("WEBSUB_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
-    if request.content_length is not None and request.content_length > limit:
+    limit = current_app.config["WEBSUB_MAX_BODY_BYTES"]
+    body = _read_body(limit)
+    if body is None:
         return jsonify(error=f"body larger than {limit} bytes"), 413
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        return jsonify(error=f"body larger than {limit} bytes"), 413
-
-    subscription = None
-    if is_valid_channel_id(channel_id):
-        subscription = db.session.execute(
-            db.select(Subscription).where(Subscription.channel_id == channel_id)
-        ).scalar_one_or_none()
+    subscription = subscription_for(channel_id) if is_valid_channel_id(channel_id) else None
     if subscription is None or subscription.state not in _RECEIVING:
         db.session.rollback()
         return jsonify(error="no live subscription for this channel"), 410
-
-    master = current_app.config.get("WEBSUB_SECRET")
-    if not master:
-        db.session.rollback()
-        log.error("WEBSUB_SECRET is not set: every notification is ignored until it is")
-        return jsonify(status="ignored", reason="signature cannot be verified"), 202
-    secret = derive_secret(master, subscription.topic_url)
     topic = subscription.topic_url
     # Release the read snapshot before the (possibly slow) parse; the writes below run in their own transaction.
     db.session.rollback()
-    if not verify(body, request.headers.get("X-Hub-Signature"), secret):
-        log.warning("ignored a notification for %s with a bad or missing X-Hub-Signature", topic)
-        return jsonify(status="ignored", reason="bad or missing X-Hub-Signature"), 202
-
+    ignored = _signature_problem(body, topic)
+    if ignored:
+        return jsonify(status="ignored", reason=ignored), 202
     try:
         feed = parse_feed(body)
     except FeedError as exc:
         log.warning("rejected a signed notification for %s: %s", topic, exc)
         return jsonify(error=str(exc)), 400
+    return jsonify(status="processed", channel_id=channel_id, **_store(channel_id, feed)), 200
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The raw body (the signature covers its exact bytes), or None when it is larger than ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = request.stream.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _signature_problem(body: bytes, topic: str) -> str | None:
+    """Why the message must be ignored (no secret to check with, or a bad signature), or None when it is genuine."""
+    master = current_app.config["WEBSUB_SECRET"]
+    if not master:
+        log.error("WEBSUB_SECRET is not set: every notification is ignored until it is")
+        return "signature cannot be verified"
+    if not verify(body, request.headers.get("X-Hub-Signature"), derive_secret(master, topic)):
+        log.warning("ignored a notification for %s with a bad or missing X-Hub-Signature", topic)
+        return "bad or missing X-Hub-Signature"
+    return None
+
+
+def _store(channel_id: str, feed: Feed) -> dict:
+    """Apply the feed and commit it as one transaction; nothing of it stays on failure."""
     try:
         result = notifications.apply_feed(channel_id, feed)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    return jsonify(status="processed", channel_id=channel_id, **result.to_dict()), 200
+    return result.to_dict()
 
 
 def _lease_seconds(raw: str | None) -> int | None:
@@ -149,5 +162,6 @@ def _lease_seconds(raw: str | None) -> int | None:
 
 
 def _refuse(reason: str) -> Response:
+    db.session.rollback()  # nothing of a refused verification is kept, and the row lock goes with it
     log.info("refused a WebSub verification: %s", reason)
     return Response("", status=404, mimetype="text/plain")

@@ -161,6 +161,10 @@ class ApiGatewayHandler(BaseHandler):
         if config is None:
             self.send_json(500, {"message": f"stage {stage!r} is not in the settings file any more"})
             return
+        refusal = runtime.registry.refusal(config.function_name)
+        if refusal:
+            self.send_json(403, {"message": refusal})
+            return
         event = build_event(
             self.command, self.path, list(self.headers.items()), body, stage, self.client_address[0], request_id
         )

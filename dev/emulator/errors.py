@@ -85,6 +85,11 @@ def raw_command_refused() -> LambdaServiceError:
     )
 
 
+def remote_database_refused(message: str) -> LambdaServiceError:
+    """The function's variables point at a database that is not on this machine (dev/guard.py): it is not run."""
+    return LambdaServiceError(403, "AccessDeniedException", message)
+
+
 def unknown_operation(method: str, path: str) -> LambdaServiceError:
     return LambdaServiceError(
         404, "UnknownOperationException", f"{method} {path} is not an operation this emulator serves", "Service"

@@ -117,7 +117,7 @@ class InvokeHandler(BaseHandler):
         path = urlsplit(self.path).path
         if path in ("/health", "/health/"):
             runtime = self.server.runtime
-            runtime.registry.reload_if_changed()
+            runtime.check_for_changes()
             self.send_json(
                 200,
                 {
@@ -127,6 +127,7 @@ class InvokeHandler(BaseHandler):
                     "environments": runtime.status(),
                     "max_concurrency": runtime.max_concurrency,
                     "allow_raw_command": bool(self.server.options.get("allow_raw_command")),
+                    **runtime.describe(),
                 },
             )
             return
@@ -172,6 +173,9 @@ class InvokeHandler(BaseHandler):
             raise errors.resource_not_found(f"arn:aws:lambda:{region}:000000000000:function:{name}")
         if qualifier and qualifier != "$LATEST":
             raise errors.unsupported_qualifier(config.arn(), qualifier)
+        refusal = registry.refusal(config.function_name)
+        if refusal:
+            raise errors.remote_database_refused(refusal)
         return config
 
     def _invoke(self, request_id: str) -> None:

@@ -1,9 +1,8 @@
-"""Function registry: Lambda function name -> stage configuration, kept in step with the project on disk.
+"""Function registry: Lambda function name -> stage configuration, kept in step with the settings file on disk.
 
-Every stage of ``zappa_settings.json`` is one function, named as Zappa names it. The registry also owns the project's
-*code fingerprint*: a cheap digest of the modification times of the files a deployment would ship (Zappa's
-``exclude`` patterns decide what is shipped). The runtime compares it before each invocation, so an edited module or
-migration makes the next invocation cold, as a fresh ``zappa update`` would, and nobody rehearses stale code.
+Every stage of ``zappa_settings.json`` is one function, named as Zappa names it. The registry also says which of the
+project's files are its deployed code (:meth:`Registry.shipped_files`, for :mod:`.changes`): the exclude patterns
+that every stage shares, and the settings file wherever it is.
 
 With a ``package_dir`` (an unpacked ``zappa package`` zip) the registry serves that package instead of the project:
 it is the task root (``project_dir`` here, which the runtime uses as cwd and ``LAMBDA_TASK_ROOT``), its own
@@ -13,46 +12,16 @@ directory then only provides ``zappa_settings.json`` (name, limits) and the cwd 
 
 from __future__ import annotations
 
-import fnmatch
-import os
+import dataclasses
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .settings import RUNTIME_DIRNAME, SettingsError, load_stages, package_settings
+from dev.guard import RemoteDatabaseError, check_variables
 
-# Never part of a deployment package and often large: skipped whatever the stage's `exclude` says.
-_ALWAYS_SKIPPED_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", RUNTIME_DIRNAME}
-# Files whose change alters behaviour: code, migrations (alembic.ini, *.mako, *.sql), settings.
-_WATCHED_SUFFIXES = (".py", ".ini", ".mako", ".sql", ".json", ".toml", ".yml", ".yaml", ".cfg")
+from .changes import ShippedFiles
+from .settings import FunctionConfig, SettingsError, load_stages, package_settings
 
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """What the runtime needs to start and bound an execution environment for one stage."""
-
-    stage: str
-    function_name: str
-    project_name: str
-    aws_region: str
-    timeout_seconds: int
-    memory_size: int
-    environment_variables: dict[str, str]
-    aws_environment_variables: dict[str, str]
-    settings_dir: str
-    exclude: list[str] = field(default_factory=list)
-    binary_support: bool = True
-    had_remote_env: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def arn(self, account_id: str = "000000000000", qualifier: str | None = None) -> str:
-        base = f"arn:aws:lambda:{self.aws_region}:{account_id}:function:{self.function_name}"
-        return f"{base}:{qualifier}" if qualifier else base
+__all__ = ["FunctionConfig", "Registry", "split_function_name"]
 
 
 def split_function_name(raw: str) -> tuple[str, str | None]:
@@ -76,30 +45,6 @@ def split_function_name(raw: str) -> tuple[str, str | None]:
     return raw, None
 
 
-def code_fingerprint(project_dir: Path, exclude: list[str]) -> tuple[int, int]:
-    """(file count, sum of mtime_ns) of the watched files. Cheap (no hashing) and changes on any edit, add or delete."""
-    count = 0
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(project_dir):
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if d not in _ALWAYS_SKIPPED_DIRS
-            and not (d.startswith(".") and d != ".")
-            and not any(fnmatch.fnmatch(d, pat) for pat in exclude)
-        ]
-        for name in filenames:
-            if not name.endswith(_WATCHED_SUFFIXES) or any(fnmatch.fnmatch(name, pat) for pat in exclude):
-                continue
-            try:
-                stat = os.stat(os.path.join(dirpath, name))
-            except OSError:  # deleted while walking
-                continue
-            count += 1
-            total += stat.st_mtime_ns
-    return count, total
-
-
 class Registry:
     """Loads the stages once and again whenever the settings file changes; thread-safe."""
 
@@ -108,15 +53,19 @@ class Registry:
         project_dir: Path,
         settings_file: Path,
         pass_env: dict[str, str],
+        runtime_dir: Path,
         package_dir: Path | None = None,
-        runtime_dir: Path | None = None,
+        python: str | None = None,
     ) -> None:
+        """``runtime_dir`` receives each stage's ``zappa_settings.py`` (outside the project: :mod:`.scratch`);
+        ``python`` renders them (the functions' interpreter, so the project's own Zappa does it)."""
         self.source_dir = project_dir.resolve()
         self.package_dir = package_dir.resolve() if package_dir is not None else None
-        # The task root: what the functions run (cwd, LAMBDA_TASK_ROOT, sys.path, the code fingerprint).
+        # The task root: what the functions run (cwd, LAMBDA_TASK_ROOT, sys.path, the watched code).
         self.project_dir = self.package_dir or self.source_dir
         self.settings_file = settings_file if settings_file.is_absolute() else self.source_dir / settings_file
-        self.runtime_dir = runtime_dir.resolve() if runtime_dir is not None else self.source_dir / RUNTIME_DIRNAME
+        self.runtime_dir = runtime_dir.resolve()
+        self.python = python
         self.pass_env = dict(pass_env)
         self.package_stage: str | None = None
         if self.package_dir is not None:
@@ -125,6 +74,9 @@ class Registry:
         self._settings_mtime: int | None = None
         self._by_name: dict[str, FunctionConfig] = {}
         self._by_stage: dict[str, FunctionConfig] = {}
+        self._shipped: ShippedFiles | None = None
+        self._refusals: dict[str, str] = {}
+        self.version = 0  # counts the loads of the settings file
         self.reload_if_changed()
 
     def reload_if_changed(self) -> bool:
@@ -138,24 +90,43 @@ class Registry:
                 self.settings_file,
                 sorted(self.pass_env),
                 runtime_dir=self.runtime_dir,
+                python=self.python,
                 package_dir=self.package_dir,
             )
             if self.package_dir is not None:
                 stages = self._package_stages(stages)
-            configs = [FunctionConfig.from_dict(data) for data in stages.values()]
+            configs = list(stages.values())
             self._by_name = {c.function_name: c for c in configs}
             self._by_stage = {c.stage: c for c in configs}
+            self._refusals = {c.function_name: r for c in configs if (r := self._guard(c))}
             self._settings_mtime = mtime
+            self._shipped = None
+            self.version += 1
             return True
 
-    def _package_stages(self, stages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _package_stages(self, stages: dict[str, FunctionConfig]) -> dict[str, FunctionConfig]:
         """Only the stage the package was built for, with the package's own settings module."""
         if self.package_stage not in stages:
             raise SettingsError(
                 f"the package in {self.package_dir} was built for stage {self.package_stage!r}, which is not in "
                 f"{self.settings_file} (stages: {', '.join(sorted(stages))}); pass the settings file it was built from"
             )
-        return {self.package_stage: {**stages[self.package_stage], "settings_dir": str(self.package_dir)}}
+        return {self.package_stage: dataclasses.replace(stages[self.package_stage], settings_dir=str(self.package_dir))}
+
+    def _guard(self, config: FunctionConfig) -> str | None:
+        """Why this function must not run here (a variable it gets holds a remote database URL), or None.
+        ``--pass-env`` values replace the stage's own and are checked once at start-up."""
+        variables = {k: v for k, v in config.environment_variables.items() if k not in self.pass_env}
+        variables.update(config.aws_environment_variables)
+        try:
+            check_variables(variables, f"stage {config.stage!r} of {self.settings_file.name}")
+        except RemoteDatabaseError as exc:
+            return str(exc)
+        return None
+
+    def refusal(self, function_name: str) -> str | None:
+        """The guard's message when ``function_name`` must not run here (:func:`dev.guard.check_variables`)."""
+        return self._refusals.get(function_name)
 
     def get(self, function_name: str) -> FunctionConfig | None:
         return self._by_name.get(function_name)
@@ -166,10 +137,13 @@ class Registry:
     def functions(self) -> list[FunctionConfig]:
         return list(self._by_name.values())
 
-    def fingerprint(self) -> tuple[int, int, int]:
-        """Code fingerprint plus the settings file's mtime. Only the exclude patterns that every stage shares are
-        applied: a file excluded by one stage is still shipped, and may matter, in another."""
-        patterns = [set(c.exclude) for c in self._by_name.values()]
-        common = sorted(set.intersection(*patterns)) if patterns else []
-        count, total = code_fingerprint(self.project_dir, common)
-        return count, total, self.settings_file.stat().st_mtime_ns
+    def shipped_files(self) -> ShippedFiles:
+        """The task root's files that count as deployed code. Only the exclude patterns that every stage shares
+        apply: a file excluded by one stage is still shipped, and may matter, in another."""
+        if self._shipped is not None:
+            return self._shipped
+        configs = list(self._by_name.values())
+        exclude = sorted(set.intersection(*(set(c.exclude) for c in configs))) if configs else []
+        exclude_glob = sorted(set.intersection(*(set(c.exclude_glob) for c in configs))) if configs else []
+        self._shipped = ShippedFiles.for_project(self.project_dir, exclude, exclude_glob, [self.settings_file])
+        return self._shipped

@@ -1,57 +1,46 @@
-"""Execution environments: start, reuse, bound and kill the worker processes that run a function.
+"""The runtime: pools of warm execution environments per function, and one invocation from request to framed log.
 
-One :class:`FunctionPool` per function keeps warm :class:`Environment` processes. An environment runs one invocation
-at a time; a concurrent request gets another environment up to ``max_concurrency``, then waits (Lambda would
-throttle; waiting is friendlier to a developer and to ``zappa invoke``, which does not retry throttles well).
+One :class:`FunctionPool` per function keeps warm :class:`.environment.Environment` processes. An environment runs
+one invocation at a time; a concurrent request gets another environment up to ``max_concurrency``, then waits
+(Lambda would throttle; waiting is friendlier to a developer and to ``zappa invoke``, which does not retry throttles
+well).
 
-Limits are enforced from outside the process, as Lambda's sandbox does: the deadline (``timeout_seconds``) and the
-peak resident memory (``memory_size``, from ``/proc/PID/status`` VmHWM, polled while the invocation runs and checked
-after it) end with SIGKILL to the environment's process group. A crash (``os._exit``, a signal, ``sys.exit``) is seen
-as the control pipe closing. In each case the environment is gone, the caller gets Lambda's error, and the next
-invocation starts cold. A change to the project's files (see :meth:`Registry.fingerprint`) retires every environment,
-so the next invocation imports the code as it is now.
+An invocation that hits a limit (``timeout_seconds``, ``memory_size``) or crashes ends its environment: the caller
+gets Lambda's error (:class:`Fault`), and the next invocation starts cold.
+
+A change to the project's code (:mod:`.changes`) starts a new *generation*: every warm environment of an older one is
+retired, so the next invocation imports the code as it is now. With ``eager`` (the default, like SAM CLI's
+``--warm-containers EAGER``), each function that had environments gets a fresh one started in the background as soon
+as the watcher sees the change, with the app loaded during its init, so the next invocation after an edit is warm;
+its REPORT still carries the Init Duration, as a new version's first invocation does on Lambda. Lazy: the next
+invocation starts cold.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import select
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import logframe
+from .changes import ChangeDetector, ScanDetector
+from .environment import Environment, EnvironmentDied, function_environment
 from .errors import MAX_SYNC_PAYLOAD
+from .interpreter import Interpreter, runtime_mismatch
+from .memory import MemoryProbe, proc_peak_mb
 from .registry import FunctionConfig, Registry
-from .worker import read_message, write_message
+from .settings import SettingsError
 
-WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's init phase limit
-MEMORY_POLL_SECONDS = 0.01
-MAX_LOG_BYTES = 8 * 1024 * 1024  # per invocation, kept in memory and printed on the console
-# Inherited from the emulator because tools need them; everything else comes from the stage, as on Lambda.
-_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
-
-_SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGFPE: "floating point exception",
-    signal.SIGILL: "illegal instruction",
-}
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
 
 
 @dataclass
@@ -84,207 +73,97 @@ class InvocationResult:
         return tail
 
 
-class EnvironmentDied(Exception):
-    """The worker process ended; ``reason`` reads like Lambda's ``Runtime exited with error: ...``."""
+@dataclass(frozen=True)
+class Fault:
+    """A fault the runtime saw from outside the function (it ended the environment): Lambda's error and log lines."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    error_type: str
+    message: str
+    log_lines: bytes
 
+    @classmethod
+    def timeout(cls, request_id: str, timeout_seconds: int) -> Fault:
+        seconds = f"{timeout_seconds:.2f}"
+        message = f"RequestId: {request_id} Error: Task timed out after {seconds} seconds"
+        return cls("Sandbox.Timedout", message, logframe.timeout_line(request_id, seconds))
 
-def _exit_reason(returncode: int | None) -> str:
-    if returncode is None:
-        return "exit status unknown"
-    if returncode < 0:
-        sig = -returncode
-        try:
-            name = _SIGNAL_NAMES.get(signal.Signals(sig), signal.Signals(sig).name)
-        except ValueError:
-            name = f"signal {sig}"
-        return f"signal: {name}"
-    return f"exit status {returncode}"
+    @classmethod
+    def exited(cls, request_id: str, error_type: str, reason: str) -> Fault:
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        return cls(error_type, message, logframe.exit_lines(message, error_type))
 
+    @classmethod
+    def out_of_memory(cls, request_id: str) -> Fault:
+        return cls.exited(request_id, OUT_OF_MEMORY, "signal: killed")
 
-def function_environment(
-    config: FunctionConfig, project_dir: Path, pass_env: dict[str, str], endpoint_url: str | None
-) -> dict[str, str]:
-    """The process environment Lambda would give this function (plus ``--pass-env`` values, our remote_env).
-
-    The stage's ``environment_variables`` are not here on purpose: Zappa's handler sets them from the generated
-    ``zappa_settings.py`` when it initialises, exactly as on Lambda.
-    """
-    env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
-    env.update(
-        {
-            "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(config.timeout_seconds),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.function_name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_REGION": config.aws_region,
-            "AWS_DEFAULT_REGION": config.aws_region,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-            "LAMBDA_TASK_ROOT": str(project_dir),
-            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
-            "_HANDLER": "handler.lambda_handler",
-            "TZ": ":UTC",
-            "PYTHONUNBUFFERED": "1",  # so a killed environment's last lines are still in its log
-        }
-    )
-    env.setdefault("LANG", "en_US.UTF-8")
-    if endpoint_url:
-        # zappa.asynchronous (and any boto3 lambda client in the function) then invokes this emulator, not AWS.
-        env["AWS_ENDPOINT_URL_LAMBDA"] = endpoint_url
-    env.update(config.aws_environment_variables)
-    env.update(pass_env)
-    return env
+    def error(self) -> dict[str, Any]:
+        return {"errorType": self.error_type, "errorMessage": self.message}
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) in MB; 0 when the process is gone."""
+def invocation_message(
+    config: FunctionConfig, payload: bytes, request_id: str, client_context: str | None
+) -> dict[str, Any]:
+    """What the worker gets for one invocation: the event and what it needs to build Lambda's context object."""
+    return {
+        "request_id": request_id,
+        "payload": (payload or b"{}").decode(),
+        "deadline": time.time() + config.timeout_seconds,
+        "function_name": config.function_name,
+        "invoked_function_arn": config.arn(),
+        "memory_size": config.memory_size,
+        "client_context": client_context,
+        "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+    }
+
+
+def exchange(env: Environment, message: dict[str, Any], deadline: float) -> tuple[dict[str, Any] | None, Fault | None]:
+    """Send one invocation and wait for the worker's reply under the limits: (reply, None) or (None, the fault)."""
+    request_id = message["request_id"]
     try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
+        env.send(message)
+        reply = env.receive_result(deadline)
+    except MemoryError:
+        return None, Fault.out_of_memory(request_id)
+    except EnvironmentDied as exc:
+        return None, Fault.exited(request_id, "Runtime.ExitError", exc.reason)
+    if reply is None:
+        return None, Fault.timeout(request_id, env.config.timeout_seconds)
+    return reply, None
 
 
-class Environment:
-    """One worker process (a Lambda execution environment) with its log file and control pipes."""
-
-    def __init__(self, config: FunctionConfig, project_dir: Path, env: dict[str, str], generation: int) -> None:
-        self.config = config
-        self.generation = generation
-        self.init_ms: float | None = None
-        self.invocations = 0
-        self.last_peak_mb = 0.0  # last VmHWM seen, for the report when the process is already gone
-        log_fd, self.log_path = tempfile.mkstemp(prefix=f"{config.function_name}-", suffix=".log")
-        os.close(log_fd)
-        self._log = open(self.log_path, "ab+")  # noqa: SIM115 - lives as long as the environment
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, WORKER_SCRIPT, str(req_r), str(resp_w), str(project_dir), config.settings_dir],
-                cwd=project_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=self._log,
-                pass_fds=(req_r, resp_w),
-                start_new_session=True,  # killing the group also ends whatever the function started
-            )
-        finally:
-            os.close(req_r)
-            os.close(resp_w)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_ready(self) -> float:
-        """Block until the worker has imported Zappa's handler; returns the init duration in ms."""
-        message = self._receive(time.monotonic() + INIT_TIMEOUT_SECONDS, memory_limit_mb=None)
-        if message is None:
-            self.kill()
-            raise EnvironmentDied(f"init did not finish within {INIT_TIMEOUT_SECONDS:.0f} seconds")
-        self.init_ms = float(message["init_ms"])
-        self.peak_memory_mb()
-        return self.init_ms
-
-    def start_invocation(self) -> int:
-        """Cut the log for a new invocation; returns the offset where this invocation's output starts."""
-        if self.invocations == 0:  # cold: keep the init output, it belongs before START
-            return os.fstat(self._log.fileno()).st_size
-        os.ftruncate(self._log.fileno(), 0)
-        return 0
-
-    def read_log(self, offset: int = 0) -> bytes:
-        """The log from ``offset``; beyond MAX_LOG_BYTES only the end is kept (the tail is what clients see)."""
-        with open(self.log_path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            skipped = max(0, size - offset - MAX_LOG_BYTES)
-            handle.seek(offset + skipped)
-            data = handle.read()
-        if skipped:
-            data = f"[emulator: {skipped} bytes of output not shown]\n".encode() + data
-        return data
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.invocations += 1
-        try:
-            write_message(self._req_w, message)
-        except OSError as exc:  # BrokenPipeError: it died while idle
-            raise EnvironmentDied(self._death_reason()) from exc
-
-    def _receive(self, deadline: float, memory_limit_mb: float | None) -> dict[str, Any] | None:
-        """Next message from the worker; None at the deadline; MemoryError over the limit; EnvironmentDied on exit."""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            wait = min(remaining, MEMORY_POLL_SECONDS) if memory_limit_mb else remaining
-            readable, _, _ = select.select([self._resp_r], [], [], wait)
-            if memory_limit_mb and self.peak_memory_mb() > memory_limit_mb:
-                raise MemoryError
-            if readable:
-                message = read_message(self._resp_r)
-                if message is None:
-                    raise EnvironmentDied(self._death_reason())
-                return message
-
-    def receive_result(self, deadline: float) -> dict[str, Any] | None:
-        return self._receive(deadline, memory_limit_mb=self.config.memory_size)
-
-    def peak_memory_mb(self) -> float:
-        self.last_peak_mb = max(self.last_peak_mb, _peak_rss_mb(self.proc.pid))
-        return self.last_peak_mb
-
-    def _death_reason(self) -> str:
-        try:
-            returncode = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            returncode = self.proc.returncode
-        return _exit_reason(returncode)
-
-    def stop(self) -> None:
-        """SIGKILL the whole process group; the log file stays readable until :meth:`kill`."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
-    def kill(self) -> None:
-        """Stop the process and release the pipes and log file (idempotent)."""
-        self.stop()
-        for fd in (self._req_w, self._resp_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._req_w = self._resp_r = -1
-        if not self._log.closed:
-            self._log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log_path)
+def apply_reply(result: InvocationResult, reply: dict[str, Any]) -> None:
+    """The worker's answer into ``result``: the function's error, or its payload if within Lambda's size limit."""
+    if "error" in reply:
+        result.error = reply["error"]
+        return
+    payload = reply["payload"].encode()
+    if len(payload) > MAX_SYNC_PAYLOAD:
+        result.error = {
+            "errorType": "Function.ResponseSizeTooLarge",
+            "errorMessage": f"Response payload size exceeded maximum allowed payload size ({MAX_SYNC_PAYLOAD} bytes).",
+        }
+        return
+    result.payload = payload
 
 
 class FunctionPool:
-    """Warm environments of one function; at most ``max_concurrency`` exist, extra callers wait for one."""
+    """Warm environments of one function; at most ``max_concurrency`` exist (busy, idle or starting in the
+    background), extra callers wait for one."""
 
     def __init__(self, max_concurrency: int) -> None:
         self.max_concurrency = max_concurrency
         self._cond = threading.Condition()
         self._idle: list[Environment] = []
         self._leased = 0
+        self._starting: dict[int, int] = {}  # generation -> environments being started in the background
+        self._waiting = 0  # callers waiting for one of those instead of starting their own
+
+    def _occupied(self) -> int:
+        return self._leased + len(self._idle) + sum(self._starting.values())
 
     def acquire(self, generation: int) -> Environment | None:
-        """A warm environment of this code generation, or None: the caller may start one (a slot is reserved)."""
+        """A warm environment of this code generation, or None: the caller may start one (a slot is reserved).
+        An environment already starting in the background for this generation is waited for, not duplicated."""
         with self._cond:
             while True:
                 while self._idle:
@@ -293,7 +172,14 @@ class FunctionPool:
                         self._leased += 1
                         return env
                     env.kill()
-                if self._leased < self.max_concurrency:
+                if self._starting.get(generation, 0) > self._waiting:
+                    self._waiting += 1
+                    try:
+                        self._cond.wait()
+                    finally:
+                        self._waiting -= 1
+                    continue
+                if self._occupied() < self.max_concurrency:
                     self._leased += 1
                     return None
                 self._cond.wait()
@@ -306,37 +192,91 @@ class FunctionPool:
                     self._idle.append(env)
                 else:
                     env.kill()
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def begin_start(self, generation: int) -> bool:
+        """Reserve a slot for a background start of ``generation``; False when one is already under way or the
+        function has no free slot (its callers will start one themselves)."""
+        with self._cond:
+            if self._starting.get(generation) or self._occupied() >= self.max_concurrency:
+                return False
+            self._starting[generation] = 1
+            return True
+
+    def end_start(self, generation: int, env: Environment | None, current: Callable[[], int]) -> None:
+        """A background start is over: keep ``env`` warm if it is ready and still of the ``current()`` generation."""
+        with self._cond:
+            self._starting.pop(generation, None)
+            if env is not None:
+                if env.alive and env.generation == current():
+                    self._idle.append(env)
+                else:
+                    env.kill()
+            self._cond.notify_all()
 
     def retire_idle(self) -> None:
         with self._cond:
             idle, self._idle = self._idle, []
+            self._cond.notify_all()
         for env in idle:
             env.kill()
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(leased, idle) for /health."""
+    def size(self) -> tuple[int, int, int]:
+        """(leased, idle, starting) for /health."""
         with self._cond:
-            return self._leased, len(self._idle)
+            return self._leased, len(self._idle), sum(self._starting.values())
 
 
 @dataclass
 class Runtime:
-    """Runs invocations for every function of a registry; the Invoke API and the API Gateway front share it."""
+    """Runs invocations for every function of a registry; the Invoke API and the API Gateway front share it.
+
+    ``memory_probe`` watches a running environment's peak memory (:mod:`.memory`); one that answers None (no /proc)
+    leaves the worker's own report, checked when the function returns. ``interpreter`` runs the workers;
+    ``private_tmp``: each worker gets its own tmpfs ``/tmp`` (:mod:`.private_tmp`), else its own ``TMPDIR``;
+    ``changes`` says when the code changed (:mod:`.changes`); ``eager`` warms a fresh environment on every change.
+    ``run_dir`` holds the functions' empty HOME and the TMPDIR stand-ins (outside the project, :mod:`.scratch`).
+    """
 
     registry: Registry
     max_concurrency: int = 2
     endpoint_url: str | None = None
     log_sink: Callable[[str, bytes], None] | None = None
+    memory_probe: MemoryProbe = proc_peak_mb
+    interpreter: Interpreter | None = None
+    private_tmp: bool = False
+    eager: bool = True
+    changes: ChangeDetector | None = None
+    run_dir: Path | None = None
     _pools: dict[str, FunctionPool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _generation: int = 0
-    _fingerprint: tuple[int, int, int] | None = None
+    _reported: int = 0  # changes the detector reported
+    _synced: tuple[int, int] = (0, 0)  # (registry version, reported changes) the current generation reflects
+    _sync_lock: threading.Lock = field(default_factory=threading.Lock)
     _live: set[Environment] = field(default_factory=set)  # every started environment, so close() can end them
+    _home: Path = field(init=False)
+    _tmp_root: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self._fingerprint = self.registry.fingerprint()
+        run_dir = self.run_dir or Path(tempfile.mkdtemp(prefix="lambda-emulator-"))
+        # The functions' HOME: empty and ours, never the developer's (see environment.function_environment).
+        self._home = run_dir / "home"
+        self._tmp_root = run_dir / "tmp"
+        self._home.mkdir(parents=True, exist_ok=True)
+        self._tmp_root.mkdir(exist_ok=True)
+        self.changes = self.changes or ScanDetector(self.registry.shipped_files)
+        self._synced = (self.registry.version, 0)
+        self.changes.start(self._code_changed)
+
+    @property
+    def python(self) -> str:
+        return self.interpreter.path if self.interpreter is not None else sys.executable
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def _pool(self, function_name: str) -> FunctionPool:
         with self._lock:
@@ -346,19 +286,75 @@ class Runtime:
             return pool
 
     def check_for_changes(self) -> int:
-        """Compare the project's fingerprint; on a change retire all warm environments. Returns the generation."""
-        fingerprint = self.registry.fingerprint()
-        with self._lock:
-            if fingerprint != self._fingerprint:
-                self.registry.reload_if_changed()
-                self._fingerprint = self.registry.fingerprint()
-                self._generation += 1
-                pools = list(self._pools.values())
-            else:
-                return self._generation
-        for pool in pools:
-            pool.retire_idle()
+        """Before an invocation: bring the generation up to date with the settings file and with what the detector
+        saw (the scan answers only when asked). Returns the current generation."""
+        assert self.changes is not None
+        if self.changes.changed():
+            with self._lock:
+                self._reported += 1
+        self._sync()
         return self._generation
+
+    def _code_changed(self) -> None:
+        """The watcher saw a change (its thread)."""
+        with self._lock:
+            self._reported += 1
+        self._sync()
+
+    def _sync(self) -> None:
+        """One place, one caller at a time, where settings are re-read and a new generation starts: an invocation
+        that arrives while the watcher re-renders the settings waits for the new ones instead of using an
+        environment built from the old, and the two never start two generations for one change."""
+        with self._sync_lock:
+            try:
+                self.registry.reload_if_changed()
+            except SettingsError as exc:  # mid-edit: keep serving the last good settings, say why
+                print(f"emulator: keeping the previous settings: {exc}", file=sys.stderr, flush=True)
+            with self._lock:
+                state = (self.registry.version, self._reported)
+                if state == self._synced:
+                    return
+                self._synced = state
+            self._advance()
+
+    def _advance(self) -> None:
+        """Start a new code generation: retire idle environments; warm a fresh one per function if eager."""
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            pools = dict(self._pools)
+        for pool in pools.values():
+            pool.retire_idle()
+        if not self.eager:
+            return
+        for name, pool in pools.items():
+            config = self.registry.get(name)
+            if config is not None and pool.begin_start(generation):
+                threading.Thread(
+                    target=self._warm, args=(config, pool, generation), name=f"warm-{name}", daemon=True
+                ).start()
+
+    def _warm(self, config: FunctionConfig, pool: FunctionPool, generation: int) -> None:
+        """Eager warm-up (background thread): a fresh environment through its init, app loaded, kept idle. One that
+        fails its init is dropped: the next invocation then starts cold and reports the error itself."""
+        env = None
+        try:
+            env = self._spawn(config, generation, prewarm=True)
+            env.wait_ready()
+        except EnvironmentDied:
+            self._forget(env)
+            env = None
+        except Exception:  # never let a warm-up kill the emulator; the next invocation starts cold
+            traceback.print_exc()
+            self._forget(env)
+            env = None
+        pool.end_start(generation, env, lambda: self._generation)
+
+    def _forget(self, env: Environment | None) -> None:
+        if env is not None:
+            env.kill()
+            with self._lock:
+                self._live.discard(env)
 
     def invoke(
         self, config: FunctionConfig, payload: bytes, request_id: str | None = None, client_context: str | None = None
@@ -366,30 +362,14 @@ class Runtime:
         """Run one invocation, cold or warm, and return its result and framed log. Never raises for function faults."""
         generation = self.check_for_changes()
         config = self.registry.get(config.function_name) or config  # settings may have been reloaded
-        request_id = request_id or str(uuid.uuid4())
+        result = InvocationResult(request_id=request_id or str(uuid.uuid4()), function_name=config.function_name)
         pool = self._pool(config.function_name)
         env = pool.acquire(generation)
-        result = InvocationResult(request_id=request_id, function_name=config.function_name)
         keep = False
         try:
-            if env is None:
-                env = Environment(
-                    config,
-                    self.registry.project_dir,
-                    function_environment(config, self.registry.project_dir, self.registry.pass_env, self.endpoint_url),
-                    generation,
-                )
-                with self._lock:
-                    self._live = {e for e in self._live if e.alive}
-                    self._live.add(env)
-                try:
-                    result.init_ms = env.wait_ready()
-                except EnvironmentDied as exc:
-                    init_log = env.read_log()
-                    env.kill()
-                    self._fault(result, config, init_log, "Runtime.ExitError", f"Runtime exited with error: {exc}")
-                    return result
-            keep = self._run(env, config, payload, result, client_context)
+            env = env or self._cold_start(config, generation, result)
+            if env is not None:
+                keep = self._run(env, config, payload, result, client_context)
             return result
         finally:
             keep = keep and env is not None and env.generation == self._generation
@@ -400,6 +380,55 @@ class Runtime:
             if self.log_sink is not None:
                 self.log_sink(config.function_name, result.log)
 
+    def _spawn(self, config: FunctionConfig, generation: int, prewarm: bool = False) -> Environment:
+        """A new environment's process (not yet through its init), registered so close() can end it."""
+        project_dir = self.registry.project_dir
+        tmpdir = None if self.private_tmp else Path(tempfile.mkdtemp(prefix="tmp-", dir=self._tmp_root))
+        variables = function_environment(
+            config,
+            project_dir,
+            self.registry.pass_env,
+            self.endpoint_url,
+            self._home,
+            python=self.python,
+            tmpdir=tmpdir,
+            provisioned=prewarm,
+        )
+        env = Environment(
+            config,
+            project_dir,
+            variables,
+            generation,
+            memory_probe=self.memory_probe,
+            python=self.python,
+            private_tmp=self.private_tmp,
+            tmpdir=tmpdir,
+            prewarm=prewarm,
+        )
+        with self._lock:
+            self._live = {e for e in self._live if e.alive}
+            self._live.add(env)
+        return env
+
+    def _cold_start(self, config: FunctionConfig, generation: int, result: InvocationResult) -> Environment | None:
+        """A new environment through its init phase; None (and ``result`` filled with Lambda's error) if init failed."""
+        env = self._spawn(config, generation)
+        try:
+            result.init_ms = env.wait_ready()
+            return env
+        except EnvironmentDied as exc:
+            init_log = env.read_log()
+            self._forget(env)
+            fault = Fault.exited(result.request_id, "Runtime.ExitError", str(exc))
+            result.error = fault.error()
+            end = logframe.end_lines(result.request_id, 0.0, config.memory_size, 0, None, self._notes(config))
+            result.log = logframe.frame(init_log, result.request_id, b"", fault.log_lines, end)
+            return None
+
+    def _notes(self, config: FunctionConfig) -> str | None:
+        """What the REPORT line adds for this function: a runtime that is not the workers' Python."""
+        return runtime_mismatch(config.runtime, self.interpreter) if self.interpreter is not None else None
+
     def _run(
         self,
         env: Environment,
@@ -408,93 +437,35 @@ class Runtime:
         result: InvocationResult,
         client_context: str | None,
     ) -> bool:
-        """Send the invocation and wait for it under the limits; fills ``result``; True if the env may be reused."""
+        """One invocation in a ready environment; fills ``result``; True if the environment may be reused."""
         cold = env.invocations == 0
         offset = env.start_invocation()
-        prefix = env.read_log()[:offset] if cold else b""
-        request_id = result.request_id
-        start_line = f"START RequestId: {request_id} Version: $LATEST\n".encode()
+        init_output = env.read_log()[:offset] if cold else b""
         started = time.monotonic()
-        deadline = started + config.timeout_seconds
-        message = {
-            "request_id": request_id,
-            "payload": (payload or b"{}").decode(),
-            "deadline": time.time() + config.timeout_seconds,
-            "function_name": config.function_name,
-            "invoked_function_arn": config.arn(),
-            "memory_size": config.memory_size,
-            "client_context": client_context,
-            "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
-        }
-        fault: tuple[str, str, bytes] | None = None  # (errorType, message, log line)
-        reply: dict[str, Any] | None = None
-        try:
-            env.send(message)
-            reply = env.receive_result(deadline)
-            if reply is None:
-                seconds = f"{config.timeout_seconds:.2f}"
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                fault = (
-                    "Sandbox.Timedout",
-                    f"RequestId: {request_id} Error: Task timed out after {seconds} seconds",
-                    f"{stamp} {request_id} Task timed out after {seconds} seconds\n".encode(),
-                )
-        except MemoryError:
-            fault = self._exit_fault(request_id, "Runtime.OutOfMemory", "signal: killed")
-        except EnvironmentDied as exc:
-            fault = self._exit_fault(request_id, "Runtime.ExitError", exc.reason)
+        message = invocation_message(config, payload, result.request_id, client_context)
+        reply, fault = exchange(env, message, started + config.timeout_seconds)
         result.duration_ms = (time.monotonic() - started) * 1000
         peak = env.peak_memory_mb()
-        if fault is None and peak > config.memory_size:  # allocated and freed between two polls
-            fault = self._exit_fault(request_id, "Runtime.OutOfMemory", "signal: killed")
+        if fault is None and peak > config.memory_size:  # allocated and freed between two polls, or no /proc
+            fault = Fault.out_of_memory(result.request_id)
         if fault is not None:
             env.stop()  # nothing may write to the log any more
-            output = env.read_log(offset)
-            peak = config.memory_size if fault[0] == "Runtime.OutOfMemory" else peak
-            result.error = {"errorType": fault[0], "errorMessage": fault[1]}
+            result.error = fault.error()
         else:
             assert reply is not None
-            output = env.read_log(offset)
-            if "error" in reply:
-                result.error = reply["error"]
-            else:
-                result.payload = reply["payload"].encode()
-                if len(result.payload) > MAX_SYNC_PAYLOAD:
-                    result.payload = None
-                    result.error = {
-                        "errorType": "Function.ResponseSizeTooLarge",
-                        "errorMessage": "Response payload size exceeded maximum allowed payload size "
-                        f"({MAX_SYNC_PAYLOAD} bytes).",
-                    }
-        result.max_memory_mb = math.ceil(peak)
-        if output and not output.endswith(b"\n"):
-            output += b"\n"
-        extra = fault[2] if fault is not None else b""
-        result.log = prefix + start_line + output + extra + self._end_lines(result, config, cold, env.init_ms)
-        return fault is None
-
-    @staticmethod
-    def _exit_fault(request_id: str, error_type: str, reason: str) -> tuple[str, str, bytes]:
-        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
-        return error_type, message, f"{message}\n{error_type}\n".encode()
-
-    def _fault(self, result: InvocationResult, config: FunctionConfig, log: bytes, error_type: str, text: str) -> None:
-        """An environment that never became ready (init failure): Lambda reports it with the init log."""
-        message = f"RequestId: {result.request_id} Error: {text}"
-        result.error = {"errorType": error_type, "errorMessage": message}
-        start = f"START RequestId: {result.request_id} Version: $LATEST\n".encode()
-        result.log = log + start + f"{message}\n{error_type}\n".encode() + self._end_lines(result, config, True, None)
-
-    @staticmethod
-    def _end_lines(result: InvocationResult, config: FunctionConfig, cold: bool, init_ms: float | None) -> bytes:
-        report = (
-            f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, math.ceil(result.duration_ms))} ms\tMemory Size: {config.memory_size} MB\t"
-            f"Max Memory Used: {result.max_memory_mb} MB\t"
+            apply_reply(result, reply)
+        result.max_memory_mb = config.memory_size if fault and fault.error_type == OUT_OF_MEMORY else math.ceil(peak)
+        end = logframe.end_lines(
+            result.request_id,
+            result.duration_ms,
+            config.memory_size,
+            result.max_memory_mb,
+            env.init_ms if cold else None,
+            self._notes(config),
         )
-        if cold and init_ms is not None:
-            report += f"Init Duration: {init_ms:.2f} ms\t"
-        return f"END RequestId: {result.request_id}\n{report}\n".encode()
+        output = env.read_log(offset)
+        result.log = logframe.frame(init_output, result.request_id, output, fault.log_lines if fault else b"", end)
+        return fault is None
 
     def invoke_async(self, config: FunctionConfig, payload: bytes, request_id: str) -> None:
         """Event invocation: run in the background; the log goes to the console (Lambda: CloudWatch)."""
@@ -508,12 +479,26 @@ class Runtime:
             pools = dict(self._pools)
         status = {}
         for name, pool in pools.items():
-            busy, idle = pool.size
-            status[name] = {"busy": busy, "warm": idle}
+            busy, idle, starting = pool.size
+            status[name] = {"busy": busy, "warm": idle, "starting": starting}
         return status
+
+    def describe(self) -> dict[str, Any]:
+        """How this runtime runs functions, for /health: generation, change detection, warm-up, /tmp, Python."""
+        assert self.changes is not None
+        return {
+            "generation": self._generation,
+            "change_detection": self.changes.kind,
+            "warm_containers": "eager" if self.eager else "lazy",
+            "tmp": "private" if self.private_tmp else "tmpdir",
+            "python": self.python,
+            "python_version": self.interpreter.version if self.interpreter is not None else "",
+        }
 
     def close(self) -> None:
         """Kill every environment, busy ones included: a stopped emulator leaves no processes behind."""
+        if self.changes is not None:
+            self.changes.close()
         with self._lock:
             pools = list(self._pools.values())
             live = list(self._live)
@@ -521,4 +506,4 @@ class Runtime:
         for pool in pools:
             pool.retire_idle()
         for env in live:
-            env.stop()
+            env.stop()  # busy ones: their invocation may still read the log

@@ -1,95 +1,149 @@
-"""Stage configuration from ``zappa_settings.json``, read and rendered by Zappa's own code.
+"""Stage configuration from ``zappa_settings.json``, resolved by Zappa's own code: the one settings resolver.
 
 Why Zappa's code and not our own parser: the point of the emulator is to rehearse what Zappa deploys. ``extends``,
 defaults (``timeout_seconds`` 30, ``memory_size`` 512, ``log_level`` DEBUG, ...), the function name (a slug of
-``project_name-stage``) and the ``zappa_settings.py`` that the handler imports all come from ``zappa.cli.ZappaCLI``,
-exactly as ``zappa save-python-settings-file`` produces them.
+``project_name-stage``) and the ``zappa_settings.py`` that the handler imports all come from ``zappa.cli.ZappaCLI``
+(:mod:`.zappa_render`, run in a subprocess), exactly as ``zappa save-python-settings-file`` produces them.
+
+Two kinds of callers, one resolver:
+
+- the emulator (:class:`.registry.Registry`) calls :func:`load_stages`, which also writes each stage's
+  ``zappa_settings.py`` into the emulator's run directory (:mod:`.scratch`, outside the project);
+- clients (``python -m dev.invoke``, bench, package-check, the sandbox) call :func:`stage_config` /
+  :func:`stage_configs` for a function name, an endpoint or a runtime. They write no settings module (a running
+  emulator's files are left alone), and the result is cached outside the project (:func:`.scratch.stages_cache_file`,
+  keyed by the file's content), so Zappa's one-second import is paid once per edit of the file, not once per
+  ``make invoke-*``.
+
+Nothing is ever written into the project: ``zappa package`` must not find our files there.
 
 Two deliberate differences from a deployment, both for a machine without AWS:
-- ``remote_env`` (an S3 object) is not rendered: the emulator's ``--pass-env`` variables play its role.
-- variables passed with ``--pass-env`` are removed from ``ENVIRONMENT_VARIABLES`` so the handler does not overwrite
-  them at start-up (the emulator sets them in the process environment instead).
+- ``remote_env`` (an S3 object) is not rendered: the emulator's ``--pass-env`` variables play its role;
+- variables passed with ``--pass-env`` are removed from the rendered ``ENVIRONMENT_VARIABLES`` so the handler does
+  not overwrite them at start-up (the emulator sets them in the process environment instead).
+  :attr:`FunctionConfig.environment_variables` keeps the stage's values as written.
 
-Serving an unpacked deployment package (``--package-dir``, the content of ``zappa package``'s zip) differs in three
-ways: the handler imports the package's own ``zappa_settings.py`` (the one Zappa wrote into the zip), the stages are
-still rendered (for the function name and limits) but into a runtime directory outside the package, and Zappa is
-imported from the package itself, so nothing is ever written into it.
-
-This file runs in a subprocess (``python settings.py ...``, cwd = project directory) because Zappa scans the current
-directory (websocket detection) and because the emulator's server process should not import Zappa at all. Only the
-stdlib and Zappa may be imported at module level.
+Serving an unpacked deployment package (``--package-dir``) differs in three ways: the handler imports the package's
+own ``zappa_settings.py`` (:func:`package_settings` reads it without importing it), the stages are rendered into a
+runtime directory outside the package, and Zappa is imported from the package itself.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUNTIME_DIRNAME = ".runtime"
+from . import scratch
+
+RUNTIME_DIRNAME = ".runtime"  # where older versions wrote into the project; still skipped by change detection
+RENDER_SCRIPT = str(Path(__file__).with_name("zappa_render.py"))
+_CACHE_FORMAT = 2  # bump when FunctionConfig's fields change, so old caches are re-rendered
 
 
 class SettingsError(RuntimeError):
-    """zappa_settings.json could not be read or rendered; the message is Zappa's."""
+    """zappa_settings.json could not be read or rendered; the message is Zappa's, or says what to fix."""
 
 
-def render_stages(settings_file: str, runtime_dir: str, drop_env: list[str]) -> dict[str, dict[str, Any]]:
-    """Load every stage with ZappaCLI and write ``<runtime_dir>/<stage>/zappa_settings.py``; return the configs.
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One stage as a Lambda function: what the runtime needs to start and bound an execution environment, what the
+    API Gateway front needs, and what clients need to find and name it."""
 
-    Must run with cwd = the project directory (Zappa resolves paths and scans for websocket handlers from there).
+    stage: str
+    function_name: str
+    project_name: str
+    aws_region: str
+    timeout_seconds: int
+    memory_size: int
+    environment_variables: dict[str, str]
+    aws_environment_variables: dict[str, str]
+    settings_dir: str = ""  # where this stage's zappa_settings.py is; empty when none was written
+    ephemeral_storage_mb: int = 512  # the size of /tmp (Zappa's ephemeral_storage.Size)
+    runtime: str = ""  # Zappa's "runtime", e.g. "python3.11"
+    app_function: str = ""
+    exclude: list[str] = field(default_factory=list)
+    exclude_glob: list[str] = field(default_factory=list)
+    lambda_endpoint: str = ""  # the stage's aws_endpoint_urls.lambda, where clients send invocations
+    apigateway_enabled: bool = True
+    apigateway_version: str = "v1"
+    binary_support: bool = True
+    had_remote_env: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def arn(self, account_id: str = "000000000000", qualifier: str | None = None) -> str:
+        base = f"arn:aws:lambda:{self.aws_region}:{account_id}:function:{self.function_name}"
+        return f"{base}:{qualifier}" if qualifier else base
+
+    @property
+    def python_version(self) -> str:
+        """``"3.11"`` for ``runtime: python3.11``; empty when the runtime is not a Python one."""
+        return self.runtime.removeprefix("python") if self.runtime.startswith("python") else ""
+
+
+def load_stages(
+    project_dir: Path,
+    settings_file: Path,
+    drop_env: list[str],
+    runtime_dir: Path,
+    python: str | None = None,
+    package_dir: Path | None = None,
+) -> dict[str, FunctionConfig]:
+    """Every stage by name, with its ``zappa_settings.py`` written into ``runtime_dir/<stage>/`` (what the emulator
+    serves), rendered by ``python`` (the functions' interpreter, so the project's own Zappa renders its settings).
+    With ``package_dir``, Zappa is imported from that package, as the package's handler will be."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    args = ["--runtime-dir", str(runtime_dir.resolve()), *[a for name in drop_env for a in ("--drop-env", name)]]
+    return _render(project_dir, settings_file, args, python=python, package_dir=package_dir)
+
+
+def stage_configs(
+    settings_file: Path, cache: bool = True, project_dir: Path | None = None
+) -> dict[str, FunctionConfig]:
+    """Every stage of ``settings_file`` by name, for clients: nothing but the cache is written, never in the project.
+
+    ``project_dir`` (default: the settings file's directory) is where Zappa runs, whose name is the default
+    ``project_name``: pass it when the settings file lives in a subfolder. With ``cache``, the result is kept in
+    :func:`.scratch.stages_cache_file` and reused while the file's content is unchanged; no writable cache directory
+    just means no cache.
     """
-    from zappa.cli import ZappaCLI
-
-    with open(settings_file) as handle:
-        stage_names = list(json.load(handle))
-
-    stages: dict[str, dict[str, Any]] = {}
-    for stage in stage_names:
-        cli = ZappaCLI()
-        cli.api_stage = stage
-        cli.load_credentials = False  # as `zappa save-python-settings-file` does: no boto session, no AWS calls
-        cli.load_settings(settings_file)
-        # See the module docstring: remote_env is replaced by --pass-env, whose names must win over the stage's.
-        cli.remote_env = None
-        cli.remote_env_bucket = None
-        cli.environment_variables = {k: v for k, v in cli.environment_variables.items() if k not in drop_env}
-        settings_text = cli.get_zappa_settings_string()
-
-        stage_dir = Path(runtime_dir) / stage
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(stage_dir / "zappa_settings.py", settings_text)
-
-        config = cli.stage_config
-        stages[stage] = {
-            "stage": stage,
-            "function_name": cli.lambda_name,
-            "project_name": cli.project_name,
-            "aws_region": cli.aws_region or "us-east-1",
-            "timeout_seconds": int(cli.timeout_seconds),
-            "memory_size": int(cli.memory_size),
-            "environment_variables": dict(cli.environment_variables),
-            "aws_environment_variables": dict(cli.aws_environment_variables or {}),
-            "settings_dir": str(stage_dir.resolve()),
-            "exclude": list(config.get("exclude", [])),
-            "runtime": cli.runtime,
-            "binary_support": bool(cli.binary_support),
-            "apigateway_enabled": bool(cli.use_apigateway),
-            "had_remote_env": bool(config.get("remote_env") or config.get("remote_env_bucket")),
-        }
-    return stages
+    settings_file = settings_file.resolve()
+    if not settings_file.is_file():
+        raise SettingsError(f"{settings_file} not found: pass the Zappa settings file (--settings)")
+    project_dir = (project_dir or settings_file.parent).resolve()
+    key = _cache_key(settings_file, project_dir)
+    cache_file = _cache_file(settings_file) if cache else None
+    if cache_file is not None:
+        cached = _read_cache(cache_file, key)
+        if cached is not None:
+            return cached
+    configs = _render(project_dir, settings_file, [])
+    if cache_file is not None:
+        _write_cache(cache_file, key, configs)
+    return configs
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".zappa_settings.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+def stage_config(
+    settings_file: Path, stage: str, cache: bool = True, project_dir: Path | None = None
+) -> FunctionConfig:
+    """One stage of ``settings_file`` (see :func:`stage_configs`); a missing stage is a :class:`SettingsError`."""
+    configs = stage_configs(settings_file, cache=cache, project_dir=project_dir)
+    if stage not in configs:
+        raise SettingsError(
+            f"stage {stage!r} is not in the settings file {settings_file} (stages: {', '.join(sorted(configs))})"
+        )
+    return configs[stage]
 
 
 def package_settings(package_dir: Path) -> dict[str, Any]:
@@ -119,67 +173,61 @@ def package_settings(package_dir: Path) -> dict[str, Any]:
     return values
 
 
-def load_stages(
+def _render(
     project_dir: Path,
     settings_file: Path,
-    drop_env: list[str],
+    args: list[str],
     python: str | None = None,
-    runtime_dir: Path | None = None,
     package_dir: Path | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Render all stages in a subprocess (see the module docstring) and return their configs by stage name.
-
-    ``runtime_dir`` (default ``<project_dir>/.runtime``) receives the rendered settings modules. With
-    ``package_dir``, Zappa is imported from that package, as the package's handler will be.
-    """
-    runtime_dir = runtime_dir or project_dir / RUNTIME_DIRNAME
-    runtime_dir.mkdir(parents=True, exist_ok=True)
+) -> dict[str, FunctionConfig]:
+    """Run :mod:`.zappa_render` with cwd = the project directory; its configs by stage name."""
     fd, out = tempfile.mkstemp(prefix="emulator-stages-", suffix=".json")
     os.close(fd)
     try:
-        cmd = [
-            python or sys.executable,
-            str(Path(__file__).resolve()),
-            "--settings",
-            str(settings_file.resolve()),
-            "--runtime-dir",
-            str(runtime_dir.resolve()),
-            "--out",
-            out,
-            *[arg for name in drop_env for arg in ("--drop-env", name)],
-        ]
+        cmd = [python or sys.executable, RENDER_SCRIPT, "--settings", str(settings_file.resolve()), "--out", out]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZAPPA_")}  # ZAPPA_* would alter settings
         if package_dir is not None:
-            env["PYTHONPATH"] = os.pathsep.join([str(package_dir.resolve()), env.get("PYTHONPATH", "")]).rstrip(
-                os.pathsep
-            )
-        proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, timeout=120)
+            paths = [str(package_dir.resolve()), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
+        proc = subprocess.run([*cmd, *args], cwd=project_dir, env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             raise SettingsError(f"cannot load {settings_file}: {detail[-1] if detail else 'unknown error'}")
         with open(out) as handle:
-            return json.load(handle)
+            return {stage: FunctionConfig.from_dict(data) for stage, data in json.load(handle).items()}
     finally:
         os.unlink(out)
 
 
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render every stage's zappa_settings.py with Zappa's own code.")
-    parser.add_argument("--settings", required=True)
-    parser.add_argument("--runtime-dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--drop-env", action="append", default=[])
-    args = parser.parse_args(argv)
+def _cache_file(settings_file: Path) -> Path | None:
     try:
-        stages = render_stages(args.settings, args.runtime_dir, args.drop_env)
-    except Exception as exc:  # ClickException, ValueError from Zappa: report its message, not a traceback
-        print(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
-        return 1
-    with open(args.out, "w") as handle:
-        json.dump(stages, handle)
-    return 0
+        return scratch.stages_cache_file(settings_file)
+    except OSError:
+        return None
 
 
-if __name__ == "__main__":
-    sys.path[0:1] = []  # our own directory must not shadow the project's modules
-    sys.exit(_main())
+def _cache_key(settings_file: Path, project_dir: Path) -> str:
+    digest = hashlib.sha256(settings_file.read_bytes())
+    digest.update(f"\0{settings_file}\0{project_dir}\0{_CACHE_FORMAT}".encode())
+    return digest.hexdigest()
+
+
+def _read_cache(cache_file: Path, key: str) -> dict[str, FunctionConfig] | None:
+    try:
+        data = json.loads(cache_file.read_text())
+        if data.get("key") != key:
+            return None
+        return {stage: FunctionConfig.from_dict(config) for stage, config in data["stages"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _write_cache(cache_file: Path, key: str, configs: dict[str, FunctionConfig]) -> None:
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=f".{cache_file.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"key": key, "stages": {stage: asdict(c) for stage, c in configs.items()}}, handle)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only project: every call renders

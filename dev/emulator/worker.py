@@ -1,28 +1,36 @@
 """The execution environment: one warm process per concurrent invocation, like a Lambda sandbox.
 
-Started by :mod:`.runtime` as ``python worker.py ...`` with cwd = the project directory (``LAMBDA_TASK_ROOT``), its
+Started by :mod:`.runtime` as ``python worker.py ...`` under the *project's* interpreter (:mod:`.interpreter`: its
+virtualenv, whatever Python version that is), with cwd = the project directory (``LAMBDA_TASK_ROOT``), its
 stdout and stderr redirected to a log file the runtime owns. Everything the function writes to fd 1 or 2 (print,
 logging, Alembic's ``fileConfig`` stderr handler, child processes) lands in that file, which the runtime cuts per
 invocation and frames with START/END/REPORT: capture at the file-descriptor level, as Lambda's log pipe does.
 
 The process mirrors the AWS Python runtime (awslambdaric) where it matters to a Zappa user:
-- init = importing ``zappa.handler`` (reported as Init Duration); the app itself loads on the first invocation,
-  inside Zappa's ``LambdaHandler``, as on Lambda;
+- init = making ``/tmp`` private (:mod:`.private_tmp`) and importing ``zappa.handler`` (reported as Init Duration);
+  the app itself loads on the first invocation, inside Zappa's ``LambdaHandler``, as on Lambda, or during init for
+  an eager environment (``prewarm``), as ``INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT`` makes Zappa do;
+- each invocation runs in a fresh copy of the init phase's ``contextvars`` context, so nothing one pushes there (an
+  app context) reaches the next;
 - the root logger gets Lambda's ``[LEVEL]\\ttimestamp\\trequestId\\tmessage`` handler;
 - an exception becomes ``{errorMessage, errorType, requestId, stackTrace}`` and ``[ERROR] Type: message`` plus the
   traceback in the log; ``SystemExit`` is not caught, so the process exits and the runtime reports an exit error;
 - a result that is not JSON-serialisable is a ``Runtime.MarshalError``.
 
 Only the stdlib is imported before ``sys.path`` is set up: this file's directory must not shadow project modules.
+It must run on any Python a Zappa project may use (3.7 and later): nothing newer in the code, annotations lazy.
 The control channel is a pair of pipes (4-byte length + JSON), not stdin/stdout, which belong to the log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import importlib.util
 import json
 import logging
 import os
+import resource
 import struct
 import sys
 import time
@@ -135,20 +143,57 @@ def log_error(error: dict[str, Any]) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
+def _max_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+# ru_maxrss starts at the peak of the process that spawned us (Linux carries it across fork and exec), so only a
+# value above this start-up figure is our own.
+_INHERITED_MAX_RSS_MB = _max_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident set in MB, or 0 while it is below what it inherited; sent with every reply so
+    the runtime can enforce ``memory_size`` where it cannot watch the process from outside (no /proc)."""
+    peak = _max_rss_mb()
+    return peak if peak > _INHERITED_MAX_RSS_MB else 0.0
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken stream must not break the invocation
             stream.flush()
 
 
-def serve(req_fd: int, resp_fd: int) -> None:
-    """Init (import Zappa's handler), report ready, then run invocations one at a time until the pipe closes."""
+def _prewarm(handler_module: Any) -> None:
+    """Load the app during init, as Zappa's ``INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT`` does (provisioned concurrency,
+    SnapStart): the singleton ``LambdaHandler`` imports the settings module and the ``app_function``'s module now, so
+    the first invocation is warm. Skipped when the variable already did it at import."""
+    if handler_module.global_handler is None:
+        handler_module.global_handler = handler_module.LambdaHandler()
+
+
+def serve(req_fd: int, resp_fd: int, prewarm: bool = False, tmp: str = "") -> None:
+    """Init (import Zappa's handler; with ``prewarm`` also load the app), report ready, then run invocations one at a
+    time until the pipe closes.
+
+    Each invocation runs in a fresh copy of the init phase's ``contextvars`` context: whatever an invocation pushes
+    there (``app.app_context().push()`` in a raw command, a request context left open) is gone at the next one, so
+    no invocation passes only because an earlier one in the same environment left state behind.
+    """
     started = time.perf_counter()
     request_filter = _install_lambda_log_handler()
-    from zappa.handler import lambda_handler
+    import zappa.handler as handler_module
 
+    if prewarm:
+        _prewarm(handler_module)
+    lambda_handler = handler_module.lambda_handler
     _flush()
-    write_message(resp_fd, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000, "pid": os.getpid()})
+    init_ms = (time.perf_counter() - started) * 1000
+    ready = {"type": "ready", "init_ms": init_ms, "pid": os.getpid(), "peak_mb": peak_rss_mb(), "tmp": tmp}
+    write_message(resp_fd, ready)
+    base_context = contextvars.copy_context()
 
     while True:
         message = read_message(req_fd)
@@ -160,7 +205,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
         reply: dict[str, Any] = {"type": "result", "request_id": request_id}
         try:
             event = json.loads(message["payload"])
-            result = lambda_handler(event, LambdaContext(message))
+            result = base_context.copy().run(lambda_handler, event, LambdaContext(message))
             try:
                 reply["payload"] = json.dumps(result)
             except (TypeError, ValueError) as exc:
@@ -177,15 +222,33 @@ def serve(req_fd: int, resp_fd: int) -> None:
             log_error(error)
             reply["error"] = error
         _flush()
+        reply["peak_mb"] = peak_rss_mb()
         write_message(resp_fd, reply)
 
 
+def _private_tmp(size_mb: int, keep: list[str]) -> str:
+    """Lambda's private /tmp (see private_tmp.py, loaded by path: nothing of ours may enter ``sys.modules`` under a
+    name a project module could have)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "private_tmp.py")
+    spec = importlib.util.spec_from_file_location("_lambda_emulator_private_tmp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_private(size_mb, module.paths_to_keep(keep))
+
+
 def main(argv: list[str]) -> None:
+    """``worker.py REQ_FD RESP_FD TASK_ROOT SETTINGS_DIR [OPTIONS_JSON]``; options: ``private_tmp_mb`` (a private
+    /tmp of that size, or none: the runtime set TMPDIR instead), ``prewarm`` (load the app during init)."""
     req_fd, resp_fd, project_dir, settings_dir = int(argv[0]), int(argv[1]), argv[2], argv[3]
+    options = json.loads(argv[4]) if len(argv) > 4 else {}
+    tmp = ""
+    if options.get("private_tmp_mb"):
+        keep = [project_dir, settings_dir, os.environ.get("HOME", "")]
+        tmp = _private_tmp(int(options["private_tmp_mb"]), keep)
     # sys.path[0] is this file's directory: replace it by the settings module's directory and the task root.
     sys.path[0:1] = [settings_dir, project_dir]
     os.chdir(project_dir)
-    serve(req_fd, resp_fd)
+    serve(req_fd, resp_fd, prewarm=bool(options.get("prewarm")), tmp=tmp)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,10 @@ could not run (no PyPI for the venv, no PostgreSQL, ...).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from dev.invoke import stage_settings
+from dev.emulator.settings import FunctionConfig, SettingsError, stage_config
 
 from .build import DEFAULT_VENV, build_package, ensure_package_venv, unpack
 from .contents import check_contents, check_settings_module, compare_digests, required_files, set_writable, tree_digest
@@ -51,29 +50,14 @@ def package_check(
     """Build (unless ``zip_path``), unpack read-only, serve and migrate; the list of checks, in order."""
     checks: list[Check] = []
     settings_file = project_dir / "zappa_settings.json"
-    if not settings_file.is_file():
-        raise PackageCheckError(
-            f"{settings_file} not found: pass --project-dir (the directory `zappa package` runs in)"
-        )
-    try:
-        stage_settings(json.loads(settings_file.read_text()), stage)
-    except (KeyError, ValueError) as exc:
-        raise PackageCheckError(f"{settings_file.name}: {exc}") from exc
-
+    config = resolve_stage(settings_file, stage)
     if zip_path is None:
-        ensure_package_venv(venv, project_dir / "requirements.txt")
         zip_path = work_dir / "package.zip"
-        progress(f"building the package: `zappa package {stage}` (about 15 s) ...")
-        seconds = build_package(project_dir, stage, venv, zip_path)
-        checks.append(
-            Check(
-                "build", True, f"`zappa package {stage}`: {zip_path.stat().st_size / 2**20:.1f} MiB in {seconds:.1f} s"
-            )
-        )
+        checks.append(build(project_dir, stage, venv, zip_path))
     package_dir = work_dir / "package"
     files = unpack(zip_path, package_dir)
 
-    contents = check_contents(package_dir, project_dir, stage, settings_file)
+    contents = check_contents(package_dir, project_dir, config, settings_file.name)
     checks.append(contents)
     if not contents.ok:
         return checks
@@ -81,22 +65,50 @@ def package_check(
 
     before = tree_digest(package_dir)
     set_writable(package_dir, False)
+    checks.extend(serve_and_migrate(project_dir, package_dir, config, venv, work_dir, database_url))
+    checks.append(compare_digests(before, tree_digest(package_dir)))
+    checks[-1].detail += f"; {files} files unpacked read-only"
+    return checks
+
+
+def resolve_stage(settings_file: Path, stage: str) -> FunctionConfig:
+    """The stage as Zappa resolves it, once for the whole check (nothing is cached or written in the project)."""
+    if not settings_file.is_file():
+        raise PackageCheckError(
+            f"{settings_file} not found: pass --project-dir (the directory `zappa package` runs in)"
+        )
+    try:
+        return stage_config(settings_file, stage, cache=False)
+    except SettingsError as exc:
+        raise PackageCheckError(f"{settings_file.name}: {exc}") from exc
+
+
+def build(project_dir: Path, stage: str, venv: Path, zip_path: Path) -> Check:
+    """``zappa package STAGE`` from a venv holding only requirements.txt."""
+    ensure_package_venv(venv, project_dir / "requirements.txt")
+    progress(f"building the package: `zappa package {stage}` (about 15 s) ...")
+    seconds = build_package(project_dir, stage, venv, zip_path)
+    size = zip_path.stat().st_size / 2**20
+    return Check("build", True, f"`zappa package {stage}`: {size:.1f} MiB in {seconds:.1f} s")
+
+
+def serve_and_migrate(
+    project_dir: Path, package_dir: Path, config: FunctionConfig, venv: Path, work_dir: Path, database_url: str | None
+) -> list[Check]:
+    """The package in the emulator under an interpreter with an empty site-packages, on a fresh database."""
+    venv_python = venv / "bin" / "python"
     python = lambda_interpreter(
-        work_dir / "lambda-python",
-        str(venv / "bin" / "python") if (venv / "bin" / "python").is_file() else sys.executable,
+        work_dir / "lambda-python", str(venv_python) if venv_python.is_file() else sys.executable
     )
     with fresh_database(database_url) as url:
         progress("serving the package read-only in the emulator; migrating a scratch database to head ...")
         emulator = start_emulator(
-            python, project_dir, package_dir, work_dir / "runtime", stage, url, work_dir / "emulator.log"
+            python, project_dir, package_dir, work_dir / "runtime", config.stage, url, work_dir / "emulator.log"
         )
         try:
-            checks.extend(run_function_checks(emulator, package_dir, project_dir, stage))
+            return run_function_checks(emulator, config, package_dir, project_dir)
         finally:
             emulator.stop()
-    checks.append(compare_digests(before, tree_digest(package_dir)))
-    checks[-1].detail += f"; {files} files unpacked read-only"
-    return checks
 
 
 __all__ = [
@@ -112,9 +124,9 @@ __all__ = [
     "lambda_interpreter",
     "package_check",
     "required_files",
+    "resolve_stage",
     "run_function_checks",
     "set_writable",
-    "stage_settings",
     "start_emulator",
     "tree_digest",
     "unpack",

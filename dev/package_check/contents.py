@@ -5,14 +5,12 @@ from __future__ import annotations
 import ast
 import fnmatch
 import hashlib
-import json
 import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import Any
 
-from dev.invoke import stage_settings
+from dev.emulator.settings import FunctionConfig
 
 from .result import Check
 
@@ -43,13 +41,13 @@ def _imported_top_level(path: Path) -> set[str]:
     return names
 
 
-def required_files(project_dir: Path, stage_config: dict[str, Any], migrations: str = "migrations") -> list[str]:
+def required_files(project_dir: Path, app_function: str, migrations: str = "migrations") -> list[str]:
     """Paths (relative, POSIX) the function cannot run without, derived from the project, not from the package.
 
-    The app module (``app_function``), every file of the project packages it imports (transitively), Zappa's
-    ``handler.py`` and ``zappa_settings.py``, and the Alembic environment with every revision.
+    The app module (of the stage's ``app_function``), every file of the project packages it imports (transitively),
+    Zappa's ``handler.py`` and ``zappa_settings.py``, and the Alembic environment with every revision.
     """
-    app_module = stage_config.get("app_function", "").rsplit(".", 1)[0]
+    app_module = app_function.rsplit(".", 1)[0]
     required: set[Path] = set()
     pending = [app_module] if app_module else []
     seen: set[str] = set()
@@ -80,17 +78,17 @@ def _dropping_pattern(relpath: str, exclude: list[str], exclude_glob: list[str])
     return None
 
 
-def check_contents(package_dir: Path, project_dir: Path, stage: str, settings_file: Path) -> Check:
+def check_contents(package_dir: Path, project_dir: Path, config: FunctionConfig, settings_name: str) -> Check:
     """Every required file is in the unpacked package; a missing one is named with the pattern that dropped it."""
-    config = stage_settings(json.loads(settings_file.read_text()), stage)
-    required = required_files(project_dir, config)
+    stage = config.stage
+    required = required_files(project_dir, config.app_function)
     missing = [rel for rel in required if not (package_dir / rel).is_file()]
     if not missing:
         revisions = sum(1 for rel in required if "/versions/" in rel)
         return Check("contents", True, f"{len(required)} needed files present, {revisions} revisions among them")
     lines = []
     for rel in missing:
-        cause = _dropping_pattern(rel, list(config.get("exclude", [])), list(config.get("exclude_glob", [])))
+        cause = _dropping_pattern(rel, config.exclude, config.exclude_glob)
         lines.append(f"    {rel}" + (f"  (dropped by the {cause} of stage {stage!r})" if cause else ""))
     return Check(
         "contents",
@@ -98,7 +96,7 @@ def check_contents(package_dir: Path, project_dir: Path, stage: str, settings_fi
         f"the package for stage {stage!r} misses {len(missing)} file(s) the function needs:\n"
         + "\n".join(lines)
         + f"\n  Zappa matches `exclude` against every file and directory name at any depth: narrow or remove the "
-        f"pattern in {settings_file.name}, then run `make package-check` again.",
+        f"pattern in {settings_name}, then run `make package-check` again.",
     )
 
 

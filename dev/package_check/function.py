@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from dev.emulator import client
+from dev.emulator.client import EmulatorProcess, Invocation
+from dev.emulator.settings import FunctionConfig
 from dev.guard import RemoteDatabaseError, check_database_url
-from dev.invoke import function_name, invoke, stage_settings
-from dev.postgres import PostgresError, free_port, scratch_database
-from dev.services import wait_healthy
+from dev.postgres import PostgresError, scratch_database
 
 from .result import Check, PackageCheckError
 
@@ -87,60 +84,19 @@ def lambda_interpreter(dest: Path, python: str) -> Path:
     return dest / "bin" / "python"
 
 
-@dataclass
-class RunningEmulator:
-    proc: subprocess.Popen
-    port: int
-    api_port: int
-    log_path: Path
-    function: str
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def call(self, event: dict[str, Any], timeout: float = 300) -> tuple[dict[str, Any] | None, Any, str]:
-        """(error or None, result, decoded log tail) of one RequestResponse invocation."""
-        status, headers, body = invoke(
-            f"http://127.0.0.1:{self.port}", self.function, json.dumps(event).encode(), "RequestResponse", timeout
-        )
-        headers = {k.lower(): v for k, v in headers.items()}
-        tail = base64.b64decode(headers.get("x-amz-log-result", "")).decode(errors="replace")
-        if status != 200:
-            return {"errorType": f"HTTP {status}", "errorMessage": body.decode(errors="replace")}, None, tail
-        result = json.loads(body or b"null")
-        return (result if "x-amz-function-error" in headers else None), result, tail
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def start_emulator(
     python: Path, project_dir: Path, package_dir: Path, runtime_dir: Path, stage: str, database_url: str, log: Path
-) -> RunningEmulator:
-    port, api_port = free_port(), free_port()
+) -> EmulatorProcess:
+    """The emulator serving the unpacked package read-only under ``python``, DATABASE_URL passed to the function."""
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
     # Lambda cannot write __pycache__ into /var/task; neither may anything here (see the read-only check).
     env.update(PYTHONDONTWRITEBYTECODE="1", DATABASE_URL=database_url)
-    cmd = [str(python), "-m", "dev.emulator", "--project-dir", str(project_dir), "--package-dir", str(package_dir)]
-    cmd += ["--runtime-dir", str(runtime_dir), "--stage", stage, "--port", str(port), "--api-port", str(api_port)]
-    cmd += ["--max-concurrency", "1", "--allow-raw-command", "--pass-env", "DATABASE_URL"]
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    settings = json.loads((project_dir / "zappa_settings.json").read_text())
-    emulator = RunningEmulator(proc, port, api_port, log, function_name(settings, stage, project_dir))
-    outcome = wait_healthy(f"http://127.0.0.1:{port}/health", lambda: proc.poll() is not None, 60)
-    if outcome == "exited":
-        raise PackageCheckError(f"the emulator could not serve the package (exit {proc.returncode}):\n{emulator.log()}")
-    if outcome == "timeout":
-        emulator.stop()
-        raise PackageCheckError(f"the emulator did not answer /health within 60 s:\n{emulator.log()[-3000:]}")
-    return emulator
+    args = ["--package-dir", str(package_dir), "--runtime-dir", str(runtime_dir), "--stage", stage]
+    args += ["--max-concurrency", "1", "--allow-raw-command", "--pass-env", "DATABASE_URL"]
+    try:
+        return client.start(*args, log=log, project_dir=project_dir, env=env, python=python)
+    except client.EmulatorStartError as exc:
+        raise PackageCheckError(f"the emulator could not serve the package (exit {exc.returncode}):\n{exc}") from None
 
 
 def _explain_error(function: str, error: dict[str, Any], tail: str) -> str:
@@ -162,86 +118,89 @@ def _revisions(migrations_dir: Path) -> list[str]:
     return [s.revision for s in reversed(list(script.walk_revisions()))]
 
 
-def run_function_checks(emulator: RunningEmulator, package_dir: Path, project_dir: Path, stage: str) -> list[Check]:
-    """Invoke the migration functions and the HTTP front from the package; audit where the modules came from."""
-    checks: list[Check] = []
-    revisions = _revisions(project_dir / "migrations")
+Call = Callable[[str], Invocation]  # invoke one Zappa command (``module.function``) in the packaged function
 
-    error, result, tail = emulator.call({"command": "run.run_alembic_upgrade"})
-    if error:
-        return [Check("upgrade", False, _explain_error("run.run_alembic_upgrade", error, tail))]
+
+def check_upgrade(answer: Invocation, revisions: list[str]) -> Check:
+    """``run.run_alembic_upgrade`` from base applied every revision of migrations/, in order."""
+    if not answer.ok:
+        return Check("upgrade", False, _explain_error("run.run_alembic_upgrade", answer.error() or {}, answer.log))
+    result = answer.json()
     applied = [step["revision"] for step in result.get("steps", [])]
-    checks.append(
-        Check(
-            "upgrade",
-            applied == revisions,
-            f"base -> {result.get('to_revision')}: {len(applied)} revision(s) applied through the package"
-            if applied == revisions
-            else f"applied {applied}, expected every revision of migrations/ in order: {revisions}",
+    if applied != revisions:
+        return Check(
+            "upgrade", False, f"applied {applied}, expected every revision of migrations/ in order: {revisions}"
         )
-    )
+    detail = f"base -> {result.get('to_revision')}: {len(applied)} revision(s) applied through the package"
+    return Check("upgrade", True, detail)
 
-    error, result, tail = emulator.call({"command": "run.run_alembic_current"})
-    ok = error is None and bool(result.get("is_head")) and result.get("revision") == revisions[-1]
-    checks.append(
-        Check(
-            "current",
-            ok,
-            "the database is at head"
-            if ok
-            else _explain_error(
-                "current", error or {"errorType": "NotAtHead", "errorMessage": json.dumps(result)}, tail
-            ),
-        )
-    )
 
-    error, result, tail = emulator.call({"command": "run.run_alembic_check"})
-    checks.append(
-        Check(
-            "models",
-            error is None,
-            "models match the migrated schema"
-            if error is None
-            else _explain_error("run.run_alembic_check", error, tail),
-        )
-    )
+def check_current(call: Call, head: str) -> Check:
+    answer = call("run.run_alembic_current")
+    result = answer.json() if answer.ok else {}
+    if answer.ok and result.get("is_head") and result.get("revision") == head:
+        return Check("current", True, "the database is at head")
+    error = answer.error() or {"errorType": "NotAtHead", "errorMessage": json.dumps(result)}
+    return Check("current", False, _explain_error("current", error, answer.log))
 
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{emulator.api_port}/health", timeout=60) as response:
-            status, body = response.status, response.read().decode(errors="replace").strip()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read().decode(errors="replace").strip()
-    checks.append(Check("http", status == 200, f"GET /health through the API Gateway front -> {status} {body[:200]}"))
 
-    error, _, tail = emulator.call({"raw_command": f"exec({_AUDIT!r}, {{}})"})
-    audit_line = next((line for line in tail.splitlines() if line.startswith("PACKAGE-CHECK-AUDIT ")), None)
-    if error or audit_line is None:
-        checks.append(Check("modules", False, _explain_error("the module audit", error or {}, tail)))
-        return checks
-    audit = json.loads(audit_line.split(" ", 1)[1])
+def check_models(call: Call) -> Check:
+    answer = call("run.run_alembic_check")
+    if answer.ok:
+        return Check("models", True, "models match the migrated schema")
+    return Check("models", False, _explain_error("run.run_alembic_check", answer.error() or {}, answer.log))
+
+
+def check_http(emulator: EmulatorProcess) -> Check:
+    """The app's ``GET /health`` through the API Gateway front (Zappa's WSGI path, inside the package)."""
+    answer = client.LambdaClient(emulator.api_url, timeout=60).request("GET", "/health")
+    text = answer.text().strip()[:200]
+    return Check("http", answer.status == 200, f"GET /health through the API Gateway front -> {answer.status} {text}")
+
+
+def check_audit(emulator: EmulatorProcess, config: FunctionConfig, package_dir: Path) -> list[Check]:
+    """Run the module audit inside the function: the settings module and task root it used, every module loaded
+    from outside the package and the standard library, and the Python version against the stage's runtime."""
+    answer = emulator.client().invoke(config.function_name, client.zappa_command(f"exec({_AUDIT!r}, {{}})", raw=True))
+    line = next((line for line in answer.log.splitlines() if line.startswith("PACKAGE-CHECK-AUDIT ")), None)
+    if not answer.ok or line is None:
+        return [Check("modules", False, _explain_error("the module audit", answer.error() or {}, answer.log))]
+    audit = json.loads(line.split(" ", 1)[1])
     own_settings = str((package_dir / "zappa_settings.py").resolve())
-    checks.append(
-        Check(
-            "settings",
-            audit["settings_file"] == own_settings and audit["task_root"] == str(package_dir.resolve()),
-            f"the function imported {audit['settings_file']} (task root {audit['task_root']})",
-        )
+    settings = Check(
+        "settings",
+        audit["settings_file"] == own_settings and audit["task_root"] == str(package_dir.resolve()),
+        f"the function imported {audit['settings_file']} (task root {audit['task_root']})",
     )
     leaked = {p: names for p, names in audit["site_packages"].items() if names}
     outside = audit["outside"]
-    checks.append(
-        Check(
-            "modules",
-            not outside and not leaked,
-            f"{audit['modules']} modules loaded, all from the package or the standard library"
-            if not outside and not leaked
-            else f"{audit['outside_count']} module(s) loaded from outside the package, e.g. {outside[:3]}; "
-            f"installed next to the interpreter: {leaked}",
-        )
+    modules = Check(
+        "modules",
+        not outside and not leaked,
+        f"{audit['modules']} modules loaded, all from the package or the standard library"
+        if not outside and not leaked
+        else f"{audit['outside_count']} module(s) loaded from outside the package, e.g. {outside[:3]}; "
+        f"installed next to the interpreter: {leaked}",
     )
-    runtime = stage_settings(json.loads((project_dir / "zappa_settings.json").read_text()), stage).get(
-        "runtime", "python3.11"
+    runtime = config.runtime or "python3.11"
+    python = Check(
+        "python", audit["python"] == config.python_version, f"Python {audit['python']}, stage runtime {runtime}"
     )
-    wanted = runtime.removeprefix("python")
-    checks.append(Check("python", audit["python"] == wanted, f"Python {audit['python']}, stage runtime {runtime}"))
-    return checks
+    return [settings, modules, python]
+
+
+def run_function_checks(
+    emulator: EmulatorProcess, config: FunctionConfig, package_dir: Path, project_dir: Path
+) -> list[Check]:
+    """Invoke the migration functions and the HTTP front from the package; audit where the modules came from."""
+    lambda_client = emulator.client()
+
+    def call(command: str) -> Invocation:
+        return lambda_client.invoke(config.function_name, client.zappa_command(command))
+
+    revisions = _revisions(project_dir / "migrations")
+    upgraded = call("run.run_alembic_upgrade")
+    if not upgraded.ok:  # nothing else can pass on a database the function could not migrate
+        return [check_upgrade(upgraded, revisions)]
+    checks = [check_upgrade(upgraded, revisions), check_current(call, revisions[-1]), check_models(call)]
+    return [*checks, check_http(emulator), *check_audit(emulator, config, package_dir)]

@@ -9,14 +9,13 @@ from dev.guard import RemoteDatabaseError
 
 from . import __doc__ as PACKAGE_DOC
 from .commands import backend, choose_mode, confirm_reset, new_migration, seed
-from .embedded import Embedded
 from .settings import SandboxError, Settings, say
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.sandbox", description=PACKAGE_DOC.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("up", help="start PostgreSQL and the emulator (idempotent)")
+    sub.add_parser("up", help="start PostgreSQL, the emulator and the hub (idempotent)")
     sub.add_parser("down", help="stop them, keeping the data (harmless when stopped)")
     status = sub.add_parser("status", help="what runs where")
     status.add_argument("--check", action="store_true", help="exit 3 unless everything is up and healthy")
@@ -31,11 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--invoke", action="store_true")
     which.add_argument("--api", action="store_true")
     sub.add_parser("mode", help="print the mode that would be used: embedded or docker")
-    sub.add_parser("seed", help="sample data through the API front (extra arguments go to dev.seed)")
+    seeding = sub.add_parser("seed", help="sample channels: subscribed through the Lambda, notified through the hub")
+    seeding.add_argument("--channels", type=int, default=3)
+    seeding.add_argument("--videos", type=int, default=5, help="videos per channel")
     migration = sub.add_parser("new-migration", help="autogenerate a revision against the sandbox database at head")
     migration.add_argument("-m", "--message", required=True)
     args, extra = parser.parse_known_args(argv)
-    if extra and args.action not in ("psql", "seed"):
+    if extra and args.action != "psql":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     try:
@@ -44,16 +45,22 @@ def main(argv: list[str] | None = None) -> int:
             print(settings.invoke_url if args.invoke else settings.api_url if args.api else settings.database_url)
             return 0
         if args.action == "seed":
-            return seed(settings, extra).returncode
+            if not (1 <= args.channels <= 100 and 1 <= args.videos <= 200):
+                parser.error("--channels must be 1..100 and --videos 1..200")
+            seed(settings, args.channels, args.videos)
+            return 0
         if args.action == "new-migration":
             new_migration(settings, args.message)
             return 0
-        mode = choose_mode(settings)
+        choice = choose_mode(settings)
         if args.action == "mode":
-            print(mode)
+            print(choice.mode)
+            print(f"({choice.reason})", file=sys.stderr)
             return 0
-        box = backend(settings, mode)
+        box = backend(settings, choice.mode)
         if args.action == "up":
+            if settings.mode == "auto":
+                say(f"{choice.mode} mode: {choice.reason} (SANDBOX=embedded|docker chooses)")
             box.up()
         elif args.action == "down":
             box.down()
@@ -66,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return box.psql(extra)
         elif args.action == "reset":
             confirm_reset(settings, args.force)
-            was_up = bool(box.state()) if isinstance(box, Embedded) else box.running()
-            if isinstance(box, Embedded):
-                box.down()
+            was_up = box.is_running()
             box.wipe()
             say("sandbox data wiped")
             if was_up:

@@ -2,65 +2,89 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from dev import migration_history, services
+from dev import function_call, migration_history, services
+from dev.emulator.settings import SettingsError, stage_config
 from dev.guard import check_database_url
+from dev.health import http_healthy
 
-from .docker import Docker, docker_available
+from . import engine
+from .backend import Backend, ModeChoice
+from .docker import Docker
 from .embedded import Embedded
 from .settings import SandboxError, Settings, say
 
 
-def choose_mode(settings: Settings) -> str:
-    """Forced by SANDBOX, else stay with a running embedded sandbox, else Docker if an engine answers."""
+def choose_mode(settings: Settings) -> ModeChoice:
+    """Forced by SANDBOX; else stay with a running embedded sandbox; else Docker when an engine and Compose v2
+    answer; else embedded. Never an error: a missing engine or a missing Compose only changes the mode."""
     if settings.mode != "auto":
-        return settings.mode
-    if Embedded(settings).state():
-        return "embedded"
-    return "docker" if docker_available() else "embedded"
+        return ModeChoice(settings.mode, f"SANDBOX={settings.mode}")
+    if Embedded(settings).is_running():
+        return ModeChoice("embedded", "the embedded sandbox is running")
+    answers, why = engine.engine_answers(settings.environ)
+    if not answers:
+        return ModeChoice("embedded", f"no Docker engine answers: {why}")
+    compose = engine.compose_command(settings.environ)
+    if compose is None:
+        return ModeChoice(
+            "embedded",
+            "a Docker engine answers but Docker Compose v2 (`docker compose`) is not installed; install the compose "
+            "plugin for the Docker mode",
+        )
+    return ModeChoice("docker", "a Docker engine and Docker Compose v2 answer")
 
 
-# -- migrations against the sandbox ----------------------------------------------------------------------------
-def invoke(settings: Settings, function: str, payload: dict | None = None) -> subprocess.CompletedProcess:
-    """Call a Zappa function through the emulator's Invoke API, as `make invoke-*` does (HTTP only).
+# -- the functions, through the sandbox's Lambda ---------------------------------------------------------------
+def function_name(settings: Settings) -> str:
+    """The sandbox stage's Lambda function name, as Zappa names it."""
+    try:
+        return stage_config(settings.project_dir / services.SETTINGS_FILE, services.STAGE).function_name
+    except SettingsError as exc:
+        raise SandboxError(str(exc)) from None
 
-    stdout is the function's result as JSON; stderr the Lambda log tail.
+
+def invoke(settings: Settings, function: str, payload: dict | None = None) -> Any:
+    """Call a Zappa function through the sandbox's Invoke API, as `make invoke-*` does; its result.
+
+    A function error or an unreachable emulator is a :class:`SandboxError` with the error and the log tail.
     """
-    argv = [sys.executable, "-m", "dev.invoke", "--json", "--endpoint", settings.invoke_url, function]
-    if payload is not None:
-        argv += ["--payload", json.dumps(payload)]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=settings.project_dir, timeout=300)
+    try:
+        return function_call.call(settings.invoke_url, function_name(settings), function, payload)
+    except function_call.FunctionCallError as exc:
+        raise SandboxError(f"{exc}\n`make logs` shows the emulator's side.") from None
 
 
-def seed(settings: Settings, extra: list[str] | None = None, capture: bool = False) -> subprocess.CompletedProcess:
-    """``dev.seed`` against the running sandbox: its API front, its database, and the stage's WebSub secret."""
-    check_database_url(settings.database_url)
-    secret = services.stage_config(settings.project_dir).get("environment_variables", {}).get("WEBSUB_SECRET", "")
-    argv = [sys.executable, "-m", "dev.seed", "--base-url", settings.api_url, "--database-url", settings.database_url]
-    if secret:
-        argv += ["--secret", secret]
-    return subprocess.run(
-        [*argv, *(extra or [])], cwd=settings.project_dir, capture_output=capture, text=True, timeout=300
-    )
+def seed(settings: Settings, channels: int = 3, videos: int = 5) -> dict[str, Any]:
+    """``dev.seed`` against the running sandbox: subscribed through its Lambda, notified through its hub."""
+    from dev import seed as seeder  # imports the app's sample feeds: only when seeding
+
+    target = seeder.Target(settings.api_url, settings.invoke_url, function_name(settings), settings.hub_url)
+    try:
+        summary = seeder.seed(target, channels, videos)
+    except seeder.SeedError as exc:
+        raise SandboxError(f"seeding failed: {exc}") from None
+    say(seeder.report(summary))
+    return summary
 
 
 def new_migration(settings: Settings, message: str) -> Path | None:
     """``flask db migrate`` against the sandbox database brought to head first, so the diff is only your change."""
     check_database_url(settings.database_url)
-    if not services.http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)):
+    if not http_healthy(services.emulator_health_url(services.HOST, settings.ports.emulator)):
         raise SandboxError("the sandbox is not running: `make up` first")
     say("bringing the sandbox database to head first (as `make invoke-upgrade`) ...")
-    upgraded = invoke(settings, "run.run_alembic_upgrade")
-    if upgraded.returncode != 0:
+    try:
+        invoke(settings, "run.run_alembic_upgrade")
+    except SandboxError as exc:
         raise SandboxError(
-            f"the upgrade to head failed, so a new revision would be generated against an old schema:\n"
-            f"{upgraded.stdout}{upgraded.stderr}"
-        )
+            f"the upgrade to head failed, so a new revision would be generated against an old schema:\n{exc}"
+        ) from None
     path, output = autogenerate_revision(settings.project_dir, settings.database_url, message)
     if path is None:
         say("No changes in schema detected: edit yt_pubsub_handler/models.py first, then run this again.")
@@ -110,8 +134,10 @@ def autogenerate_revision(project_dir: Path, database_url: str, message: str) ->
 
 
 # -- output ---------------------------------------------------------------------------------------------------------
-def backend(settings: Settings, mode: str | None = None) -> Embedded | Docker:
-    return Docker(settings) if (mode or choose_mode(settings)) == "docker" else Embedded(settings)
+def backend(settings: Settings, mode: str | None = None) -> Backend:
+    """The sandbox in ``mode`` (chosen by ``choose_mode`` when None)."""
+    mode = mode or choose_mode(settings).mode
+    return Docker(settings) if mode == "docker" else Embedded(settings)
 
 
 def confirm_reset(settings: Settings, force: bool) -> None:

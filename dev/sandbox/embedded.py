@@ -1,45 +1,54 @@
-"""Embedded mode: PostgreSQL from the machine's server binaries and the emulator as a background process."""
+"""Embedded mode: PostgreSQL from the machine's server binaries, the emulator and the hub as background processes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict
-from pathlib import Path
 
 from dev import services
+from dev.emulator.settings import SettingsError
 from dev.guard import RemoteDatabaseError, check_database_url
-from dev.postgres import port_in_use
+from dev.health import http_healthy
+from dev.ports import port_in_use
+from dev.postgres import SERVICE_USER, cluster_dir
 
+from .process import BackgroundProcess
 from .settings import SandboxError, Settings, port_error, print_summary, say
 
 EMULATOR_START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
+HUB_START_TIMEOUT = 30.0
 
 
 # -- embedded mode ------------------------------------------------------------------------------------------------
 class Embedded:
-    """PostgreSQL via ``dev.postgres.EmbeddedPostgres`` and the emulator as a detached background process."""
+    """PostgreSQL via ``dev.postgres.EmbeddedPostgres``; the emulator and the hub as detached background processes
+    (:class:`.process.BackgroundProcess`: pid and log files in ``SANDBOX_DIR``).
+
+    The cluster lives in ``SANDBOX_DIR/postgres`` unless, as root, the server's unprivileged user cannot reach it
+    (a checkout under a 0700 directory such as /root): then in a directory keyed by that path, outside the
+    checkout (``dev.postgres.cluster_dir``). ``make status`` says where.
+    """
+
+    mode = "embedded"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dir = settings.sandbox_dir
-        self.pid_file = self.dir / "emulator.pid"
-        self.log_file = self.dir / "emulator.log"
+        self.emulator = BackgroundProcess("emulator", "dev.emulator", self.dir)
+        self.hub = BackgroundProcess("hub", "dev.hub", self.dir)
         self.state_file = self.dir / "state.json"
+        self.cluster_dir = cluster_dir(self.dir / "postgres", label=f"{settings.project_dir.name}-sandbox")
 
     # -- pieces --------------------------------------------------------------------------------------------------
     def postgres(self):
         from dev.postgres import EmbeddedPostgres, PostgresError
 
         try:
-            return EmbeddedPostgres(self.dir / "postgres", port=self.settings.ports.pg)
+            return EmbeddedPostgres(self.cluster_dir, port=self.settings.ports.pg)
         except PostgresError as exc:
             raise SandboxError(str(exc)) from None
 
@@ -50,23 +59,19 @@ class Embedded:
         except (OSError, ValueError):
             return None
 
-    def emulator_pid(self) -> int | None:
-        """The pid in the pid file if that process is alive and is our emulator (pids get reused)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid if _is_emulator(pid) else None
-
-    def emulator_command(self) -> list[str]:
+    def function_environment(self) -> dict[str, str]:
+        """The database and the stage's service URLs as the functions must see them on these ports."""
         ports = self.settings.ports
-        return services.emulator_command(services.HOST, ports.emulator, ports.api, python=sys.executable)
+        try:
+            return services.function_environment(
+                self.settings.database_url, services.host_addresses(ports), self.settings.project_dir
+            )
+        except SettingsError as exc:
+            raise SandboxError(f"{services.SETTINGS_FILE}: {exc}") from None
+
+    def emulator_command(self, pass_env: list[str]) -> list[str]:
+        ports = self.settings.ports
+        return services.emulator_command(services.HOST, ports.emulator, ports.api, sys.executable, pass_env)
 
     def _ensure_database(self, pg) -> None:
         import psycopg2
@@ -89,16 +94,8 @@ class Embedded:
         argv = services.db_healthcheck(self.settings.ports.pg, pg_isready=str(pg.bindir / "pg_isready"))
         return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
 
-    def _log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
     # -- commands ------------------------------------------------------------------------------------------------
     def up(self) -> None:
-        from dev.postgres import PostgresError
-
         settings = self.settings
         try:
             check_database_url(settings.database_url)
@@ -108,124 +105,96 @@ class Embedded:
         if os.geteuid() == 0:  # PostgreSQL runs as an unprivileged user that must reach its data dir
             self.dir.chmod(self.dir.stat().st_mode | 0o011)
         pg = None if settings.database_url_override else self.postgres()
-        pid = self.emulator_pid()
-        recorded = self.state() or {}
-        pg_running = pg is not None and pg.status()
-        if pg_running and pg._recorded_port() not in (None, settings.ports.pg):
-            raise SandboxError(
-                f"the sandbox's PostgreSQL already runs on port {pg._recorded_port()}, not PGPORT={settings.ports.pg}: "
-                "run `make down` first to move it"
-            )
-        if pid and recorded.get("ports") not in (None, asdict(settings.ports)):
-            raise SandboxError(
-                f"the sandbox's emulator already runs with ports {recorded.get('ports')}: run `make down` first to "
-                f"move it to {asdict(settings.ports)}"
-            )
-        # Check every port before starting anything, so a conflict never leaves half a sandbox behind.
-        mine = ({"pg"} if pg_running else set()) | ({"emulator", "api"} if pid else set())
-        for name in ("pg", "emulator", "api"):
-            if name == "pg" and pg is None:
-                continue
-            if name not in mine and port_in_use(getattr(settings.ports, name)):
-                raise port_error(settings, name)
-
-        already = pg_running and pid is not None
-        try:
-            if pg is not None:
-                pg.start()
-                self._ensure_database(pg)
-        except PostgresError as exc:
-            raise SandboxError(f"PostgreSQL: {exc}") from None
-        if pid is None:
-            pid = self._start_emulator()
-        self._wait_emulator(pid)
+        running = {
+            "pg": pg is not None and pg.status(),
+            "emulator": self.emulator.pid() is not None,
+            "hub": self.hub.pid() is not None,
+        }
+        self._check_not_moved(pg if running["pg"] else None, running["emulator"] or running["hub"])
+        self._check_ports(running, pg is not None)
+        self._start_postgres(pg)
+        self._start_processes(running)
         if pg is not None and not self._db_healthy(pg):
             raise SandboxError(f"PostgreSQL does not answer pg_isready on port {settings.ports.pg}: see {pg.log_file}")
-        self.state_file.write_text(
-            json.dumps(
-                {
-                    "mode": "embedded",
-                    "ports": asdict(settings.ports),
-                    "emulator_pid": pid,
-                    "database_url": settings.database_url,
-                    "invoke_url": settings.invoke_url,
-                    "api_url": settings.api_url,
-                },
-                indent=2,
-            )
-        )
-        say("sandbox already running (nothing to do)" if already else "sandbox is up (embedded mode)")
-        print_summary(settings, "embedded")
+        self._record_state()
+        say("sandbox already running (nothing to do)" if all(running.values()) else "sandbox is up (embedded mode)")
+        print_summary(settings, self.mode, where=self.data_location())
 
-    def _start_emulator(self) -> int:
+    def _check_ports(self, running: dict[str, bool], with_pg: bool) -> None:
+        """Every port this sandbox is about to take is free, checked before anything starts, so a conflict never
+        leaves half a sandbox behind."""
+        mine = {name for name, up in running.items() if up} | ({"api"} if running["emulator"] else set())
+        for name in services.Ports.ENV:
+            if (name != "pg" or with_pg) and name not in mine and port_in_use(getattr(self.settings.ports, name)):
+                raise port_error(self.settings, name)
+
+    def _start_postgres(self, pg) -> None:
+        from dev.postgres import PostgresError
+
+        if pg is None:
+            return
+        try:
+            pg.start()
+            self._ensure_database(pg)
+        except PostgresError as exc:
+            raise SandboxError(f"PostgreSQL: {exc}") from None
+
+    def _start_processes(self, running: dict[str, bool]) -> None:
+        """Start the emulator and the hub unless they run, side by side; wait until both answer."""
         settings = self.settings
-        env = dict(os.environ)
-        env.update(services.emulator_environment(settings.database_url))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.project_dir), env.get("PYTHONPATH")]))
-        with self.log_file.open("ab") as log:
-            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {self.emulator_command()}\n".encode())
-            log.flush()
-            # A new session: Ctrl-C in the terminal that ran `make up` must not stop the sandbox, and the child must
-            # not hold the caller's stdout open (make and subprocess.run would wait for it).
-            process = subprocess.Popen(
-                self.emulator_command(),
-                cwd=settings.project_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
-        self._process = process  # lets _wait_emulator notice an early exit without a zombie
-        return process.pid
+        if not running["emulator"]:
+            functions = self.function_environment()
+            env = {**os.environ, **services.emulator_environment(functions)}
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.project_dir), env.get("PYTHONPATH")]))
+            self.emulator.start(self.emulator_command(sorted(functions)), env, settings.project_dir)
+        if not running["hub"]:
+            argv = services.hub_command(services.HOST, settings.ports.hub, sys.executable)
+            self.hub.start(argv, {**os.environ, **services.PROCESS_ENVIRONMENT}, services.PROJECT_ROOT)
+        self.hub.wait_healthy(services.hub_health_url(services.HOST, settings.ports.hub), HUB_START_TIMEOUT)
+        self.emulator.wait_healthy(
+            services.emulator_health_url(services.HOST, settings.ports.emulator), EMULATOR_START_TIMEOUT
+        )
 
-    def _wait_emulator(self, pid: int) -> None:
-        url = services.emulator_health_url(services.HOST, self.settings.ports.emulator)
-        process = getattr(self, "_process", None)
+    def _record_state(self) -> None:
+        settings = self.settings
+        state = {
+            "mode": "embedded",
+            "ports": asdict(settings.ports),
+            "emulator_pid": self.emulator.pid(),
+            "hub_pid": self.hub.pid(),
+            "database_url": settings.database_url,
+            "invoke_url": settings.invoke_url,
+            "api_url": settings.api_url,
+            "hub_url": settings.hub_url,
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
 
-        def exited() -> bool:
-            return process.poll() is not None if process is not None else self.emulator_pid() is None
-
-        outcome = services.wait_healthy(url, exited, EMULATOR_START_TIMEOUT)
-        if outcome == "exited":
-            self.pid_file.unlink(missing_ok=True)
+    def _check_not_moved(self, running_pg, running: bool) -> None:
+        """A running sandbox is never moved to other ports silently: `make down` first."""
+        ports = self.settings.ports
+        if running_pg is not None and running_pg.recorded_port() not in (None, ports.pg):
             raise SandboxError(
-                f"the emulator exited during start-up; the end of {self.log_file}:\n{self._log_tail()}\n"
-                "Fix the error above, then `make up` again."
+                f"the sandbox's PostgreSQL already runs on port {running_pg.recorded_port()}, not PGPORT={ports.pg}: "
+                "run `make down` first to move it"
             )
-        if outcome == "timeout":
-            self._stop_emulator(pid)
+        recorded = (self.state() or {}).get("ports")
+        if running and recorded is not None and recorded != asdict(ports):
             raise SandboxError(
-                f"the emulator did not answer {url} within {EMULATOR_START_TIMEOUT:.0f} s (stopped it); "
-                f"the end of {self.log_file}:\n{self._log_tail()}"
+                f"the sandbox's services already run with ports {recorded}: run `make down` first to move them "
+                f"to {asdict(ports)}"
             )
-
-    def _stop_emulator(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)  # its own session/group: takes any worker children with it
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        process = getattr(self, "_process", None)
-        if process is not None:
-            process.wait(timeout=5)
-        self.pid_file.unlink(missing_ok=True)
 
     def down(self) -> None:
-        stopped = []
-        pid = self.emulator_pid()
-        if pid:
-            self._stop_emulator(pid)
-            stopped.append("emulator")
+        stopped = self._stop()
+        if stopped:
+            say(f"stopped {', '.join(stopped)}; data kept in {self.data_location()} (`make reset` wipes it)")
         else:
-            self.pid_file.unlink(missing_ok=True)
-        if not self.settings.database_url_override and (self.dir / "postgres").exists():
+            say("sandbox is not running (nothing to stop)")
+
+    def _stop(self) -> list[str]:
+        """Stop whatever runs; the names of what was stopped."""
+        stopped = [process.name for process in (self.emulator, self.hub) if process.stop()]
+        if not self.settings.database_url_override and self.cluster_dir.exists():
             from dev.postgres import PostgresError
 
             try:
@@ -234,40 +203,57 @@ class Embedded:
             except PostgresError as exc:
                 raise SandboxError(f"PostgreSQL: {exc}") from None
         self.state_file.unlink(missing_ok=True)
-        if stopped:
-            say(f"stopped {' and '.join(stopped)}; data kept in {self.dir / 'postgres'} (`make reset` wipes it)")
-        else:
-            say("sandbox is not running (nothing to stop)")
+        return stopped
 
     def status(self) -> bool:
         settings = self.settings
-        pid = self.emulator_pid()
-        healthy = pid is not None and services.http_healthy(
-            services.emulator_health_url(services.HOST, settings.ports.emulator)
-        )
         pg_running = False
         if settings.database_url_override:
             say(f"database:  your own (SANDBOX_DATABASE_URL) {settings.database_url}")
             pg_running = True
-        elif (self.dir / "postgres").exists():
+        elif self.cluster_dir.exists():
             pg = self.postgres()
             pg_running = pg.status()
-            port = pg._recorded_port() or settings.ports.pg
+            port = pg.recorded_port() or settings.ports.pg
             say(f"postgres:  {'running on ' + services.HOST + ':' + str(port) if pg_running else 'stopped'}")
         else:
             say("postgres:  not created yet (`make up` creates it)")
-        if pid:
-            say(f"emulator:  running (pid {pid}), {'healthy' if healthy else 'NOT answering /health'}")
-        else:
-            say("emulator:  stopped")
-        say(f"mode:      embedded (data in {self.dir})")
-        up = pg_running and healthy
+        emulator_up = self._process_status(
+            self.emulator, services.emulator_health_url(services.HOST, settings.ports.emulator)
+        )
+        hub_up = self._process_status(self.hub, services.hub_health_url(services.HOST, settings.ports.hub))
+        say(f"mode:      embedded (state and logs in {self.dir})")
+        say(f"data:      {self.data_location()}")
+        up = pg_running and emulator_up and hub_up
         if up:
-            print_summary(settings, "embedded", next_steps=False)
+            print_summary(settings, self.mode, next_steps=False, where=self.data_location())
         return up
 
+    @staticmethod
+    def _process_status(process: BackgroundProcess, health_url: str) -> bool:
+        pid = process.pid()
+        healthy = pid is not None and http_healthy(health_url)
+        label = f"{process.name}:"
+        if pid:
+            say(f"{label:10} running (pid {pid}), {'healthy' if healthy else 'NOT answering ' + health_url}")
+        else:
+            say(f"{label:10} stopped")
+        return healthy
+
+    def is_running(self) -> bool:
+        return bool(self.state()) or self.emulator.pid() is not None or self.hub.pid() is not None
+
+    def data_location(self) -> str:
+        if self.settings.database_url_override:
+            return f"your own database (SANDBOX_DATABASE_URL) {self.settings.database_url}"
+        where = str(self.cluster_dir)
+        if self.cluster_dir != (self.dir / "postgres").resolve():
+            where += f" (outside the checkout: the '{SERVICE_USER}' user that runs PostgreSQL cannot reach {self.dir})"
+        return where
+
     def logs(self, follow: bool, lines: int) -> int:
-        files = [path for path in (self.log_file, self.dir / "postgres" / "postgres.log") if path.exists()]
+        logs = (self.emulator.log_file, self.hub.log_file, self.cluster_dir / "postgres.log")
+        files = [path for path in logs if path.exists()]
         if not files:
             say(f"no logs yet in {self.dir}: `make up` first")
             return 0
@@ -297,40 +283,13 @@ class Embedded:
     def wipe(self) -> None:
         from dev.postgres import PostgresError
 
-        if (self.dir / "postgres").exists():
+        self._stop()
+        if self.cluster_dir.exists():
             try:
                 self.postgres().destroy()
             except PostgresError as exc:
                 raise SandboxError(f"PostgreSQL: {exc}") from None
-        for path in (self.log_file, self.state_file, self.pid_file):
-            path.unlink(missing_ok=True)
-
-
-def _is_emulator(pid: int) -> bool:
-    """Linux: the process runs dev.emulator and is not a zombie (an unreaped exit still answers kill(pid, 0))."""
-    proc = Path(f"/proc/{pid}")
-    if not proc.exists():
-        return True  # no /proc (macOS): kill(pid, 0) succeeded, trust it
-    try:
-        stat = (proc / "stat").read_text()
-        if stat.rpartition(")")[2].split()[0] == "Z":
-            return False
-        return b"dev.emulator" in (proc / "cmdline").read_bytes()
-    except (OSError, IndexError):
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _is_emulator(pid)
+        for process in (self.emulator, self.hub):
+            process.log_file.unlink(missing_ok=True)
+            process.pid_file.unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)

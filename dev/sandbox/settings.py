@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dev import services
+from dev.env_file import effective_env
 
 
 class SandboxError(RuntimeError):
@@ -23,10 +26,12 @@ class Settings:
     ports: services.Ports
     mode: str  # "auto", "embedded" or "docker"
     database_url_override: str | None = None  # SANDBOX_DATABASE_URL: run the emulator against your own local DB
+    compose_project: str = ""  # Docker mode: COMPOSE_PROJECT_NAME, else the checkout folder's name as compose makes it
+    environ: dict[str, str] = field(default_factory=dict)  # the process environment commands were given
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, project_dir: Path = services.PROJECT_ROOT) -> Settings:
-        env = services.effective_env(project_dir, environ)
+        env = effective_env(project_dir, environ)
         sandbox_dir = Path(env.get("SANDBOX_DIR") or ".sandbox")
         if not sandbox_dir.is_absolute():
             sandbox_dir = project_dir / sandbox_dir
@@ -39,7 +44,17 @@ class Settings:
             ports=services.Ports.from_env(env),
             mode=mode,
             database_url_override=env.get("SANDBOX_DATABASE_URL") or None,
+            compose_project=env.get("COMPOSE_PROJECT_NAME") or compose_project_name(project_dir),
+            environ=dict(os.environ if environ is None else environ),
         )
+
+    def child_env(self) -> dict[str, str]:
+        """The environment for tools run on the sandbox's behalf (compose, psql): the caller's, with the resolved
+        ports, so ``.env`` and the environment mean the same to compose as to this code."""
+        env = dict(self.environ)
+        env.update({variable: str(getattr(self.ports, name)) for name, variable in services.Ports.ENV.items()})
+        env["COMPOSE_PROJECT_NAME"] = self.compose_project
+        return env
 
     @property
     def database_url(self) -> str:
@@ -52,6 +67,16 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"http://{services.HOST}:{self.ports.api}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{services.HOST}:{self.ports.hub}"
+
+
+def compose_project_name(project_dir: Path) -> str:
+    """Compose's default project name: the folder's name, lower-cased, without the characters compose drops."""
+    name = re.sub(r"[^a-z0-9_-]", "", project_dir.resolve().name.lower()).lstrip("_-")
+    return name or "sandbox"
 
 
 def port_error(settings: Settings, name: str) -> SandboxError:
@@ -68,16 +93,20 @@ def say(message: str = "") -> None:
     print(message, flush=True)
 
 
-def print_summary(settings: Settings, mode: str, next_steps: bool = True) -> None:
+def print_summary(settings: Settings, mode: str, next_steps: bool = True, where: str = "") -> None:
     """What runs where, and what to try next: the first thing a new developer reads."""
     say()
     say(f"  database     {settings.database_url}")
     say(f"  Invoke API   {settings.invoke_url}  (Lambda's invoke endpoint; `make invoke-*` talk to it)")
     say(f"  API front    {settings.api_url}  (HTTP requests to run.app, e.g. {settings.api_url}/websub)")
-    say(f"  mode         {mode}{'  (logs: make logs)' if mode == 'docker' else f'  (logs in {settings.sandbox_dir})'}")
+    say(f"  WebSub hub   {settings.hub_url}/hub  (the local stage subscribes here; verifies through the API front)")
+    say(f"  mode         {mode}  (logs: make logs)")
+    if where:
+        say(f"  data         {where}")
     if next_steps:
         say()
         say("next: make invoke-upgrade     # migrate the sandbox database to head, through the emulator")
-        say("      make seed               # sample channels and videos, as signed WebSub notifications")
+        say("      make seed               # sample channels: subscribed through the Lambda, notified through the hub")
+        say("      make subscribe CHANNEL=UC...  # = zappa invoke local 'run.subscribe_channel', verified by the hub")
         say("      make psql               # look at the data")
         say("      make down               # stop (data kept); make reset wipes it")

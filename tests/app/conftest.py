@@ -1,15 +1,17 @@
-"""Fixtures for the WebSub and API tests: subscribed channels, signed posts, a fake hub on 127.0.0.1."""
+"""Fixtures for the WebSub and API tests: subscribed channels, signed posts, the local hub on 127.0.0.1."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from websub_testdata import CHANNEL, SECRET
+from werkzeug.serving import make_server
 
-from dev.seed import FakeHub
+from dev.hub import Hub, RunningHub, serve
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.feed import topic_for
 from yt_pubsub_handler.feed_samples import signed_headers
@@ -66,6 +68,34 @@ def query(app) -> Callable[[str], list]:
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        yield fake
+def hub_server() -> Iterator[RunningHub]:
+    """The local hub (dev/hub) on a free port, verifying only when a test says so (``verification="manual"``):
+    a test sees each request as received and decides how the verification GET reaches the app."""
+    with serve(Hub(verification="manual")) as running:
+        yield running
+
+
+@pytest.fixture
+def hub(hub_server: RunningHub) -> Hub:
+    return hub_server.hub
+
+
+@pytest.fixture
+def hub_app(app, hub_server: RunningHub):
+    """The app subscribing at the local hub."""
+    app.config["WEBSUB_HUB_URL"] = hub_server.url
+    return app
+
+
+@pytest.fixture
+def live_app(hub_app) -> Iterator[str]:
+    """The app served over real HTTP (threaded), so a hub can call the verification GET while we wait for it."""
+    server = make_server("127.0.0.1", 0, hub_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    hub_app.config["WEBSUB_CALLBACK_URL"] = f"{base}/websub"
+    try:
+        yield base
+    finally:
+        server.shutdown()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL
 
-from dev.postgres import free_port
+from dev.ports import free_port
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.models import Channel, SubscriptionState, Video
 
@@ -124,6 +124,17 @@ def test_default_limit_and_fields(client, videos) -> None:
         "updated_at",
         "deleted_at",
     }
+
+
+def test_page_sizes_come_from_the_environment(monkeypatch, make_migrated_app, videos) -> None:
+    monkeypatch.setenv("API_PAGE_SIZE", "3")
+    monkeypatch.setenv("API_MAX_PAGE_SIZE", "10")
+    client = make_migrated_app().test_client()
+    body = client.get(f"/channels/{CHANNEL}/videos").get_json()
+    assert (body["limit"], [v["id"] for v in body["videos"]]) == (3, videos[:3])
+    assert client.get(f"/channels/{CHANNEL}/videos", query_string={"limit": 10}).status_code == 200
+    too_many = client.get(f"/channels/{CHANNEL}/videos", query_string={"limit": 11})
+    assert (too_many.status_code, too_many.get_json()["error"]) == (400, "limit must be between 1 and 10, got 11")
 
 
 @pytest.mark.parametrize(

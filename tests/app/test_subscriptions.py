@@ -1,4 +1,4 @@
-"""Subscribing and renewing against a fake hub that is a real HTTP server on 127.0.0.1."""
+"""Subscribing and renewing against the local hub (dev/hub), a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
-from werkzeug.serving import make_server
 
-from dev.postgres import free_port
+from dev.hub import Answer
+from dev.ports import free_port
 from yt_pubsub_handler import subscriptions
 from yt_pubsub_handler.config import ConfigError
 from yt_pubsub_handler.feed import topic_for
@@ -19,33 +20,13 @@ from yt_pubsub_handler.models import SubscriptionState
 from yt_pubsub_handler.signature import derive_secret
 
 
-@pytest.fixture
-def hub_app(app, hub):
-    app.config["WEBSUB_HUB_URL"] = hub.url
-    return app
-
-
-@pytest.fixture
-def live_app(hub_app) -> Iterator[str]:
-    """The app served over real HTTP (threaded), so a hub can call the verification GET while we wait for it."""
-    server = make_server("127.0.0.1", 0, hub_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    hub_app.config["WEBSUB_CALLBACK_URL"] = f"{base}/websub"
-    try:
-        yield base
-    finally:
-        server.shutdown()
-
-
 def via_test_client(app):
     client = app.test_client()
 
-    def get(url: str, params: dict) -> tuple[int, str]:
+    def get(url: str, params: dict) -> Answer:
         path = url.split("://", 1)[1].split("/", 1)[1]
         response = client.get(f"/{path}", query_string=params)
-        return response.status_code, response.get_data(as_text=True)
+        return Answer(response.status_code, response.get_data(as_text=True))
 
     return get
 
@@ -78,10 +59,11 @@ def test_hub_verification_through_the_callback_activates(hub_app, hub, query) ->
     record = hub.verify_intent(hub.requests[0], get=via_test_client(hub_app))
     assert record.verified
     assert query("SELECT state, lease_seconds FROM subscriptions") == [("active", 432000)]
+    assert [(s.topic, s.lease_seconds) for s in hub.subscriptions()] == [(topic_for(CHANNEL), 432000)]
 
 
 def test_synchronous_hub_sees_the_committed_row(hub_app, hub, live_app, query) -> None:
-    hub.verify = True  # verifies over real HTTP before answering our POST
+    hub.verification = "sync"  # verifies over real HTTP before answering our POST
     with hub_app.app_context():
         result = subscriptions.subscribe(CHANNEL)
     assert hub.requests[0].verified
@@ -91,7 +73,7 @@ def test_synchronous_hub_sees_the_committed_row(hub_app, hub, live_app, query) -
 
 @pytest.mark.parametrize("status", [400, 500, 503])
 def test_hub_refusal_is_a_clear_error_and_the_row_stays_pending(hub_app, hub, query, status) -> None:
-    hub.status = status
+    hub.refuse_with = status
     with hub_app.app_context(), pytest.raises(subscriptions.HubError, match=f"answered {status}.*WEBSUB_CALLBACK_URL"):
         subscriptions.subscribe(CHANNEL)
     assert query("SELECT state FROM subscriptions") == [("pending",)]
@@ -182,7 +164,7 @@ def test_renew_resubscribes_only_what_expires_within_two_days(hub_app, hub, subs
 def test_renew_reports_failures_and_carries_on(hub_app, hub, subscribed, query) -> None:
     now = datetime.now(UTC)
     _renewal_fixture(subscribed, now)
-    hub.status = 503
+    hub.refuse_with = 503
     with hub_app.app_context():
         result = subscriptions.renew_subscriptions(now=now)
     assert result["renewed"] == []
@@ -201,3 +183,49 @@ def test_renew_with_nothing_due_sends_nothing(hub_app, hub) -> None:
         result = subscriptions.renew_subscriptions()
     assert (result["renewed"], result["failed"], result["checked"]) == ([], [], 0)
     assert hub.requests == []
+
+
+def test_renewal_windows_come_from_the_environment(monkeypatch, make_migrated_app, hub_server, subscribed) -> None:
+    """Two hours ahead, and unverified after three: only the expired one and the one ending within 2 h are due."""
+    monkeypatch.setenv("WEBSUB_RENEW_WITHIN_SECONDS", str(2 * 3600))
+    monkeypatch.setenv("WEBSUB_RETRY_UNVERIFIED_SECONDS", str(3 * 3600))
+    app = make_migrated_app(WEBSUB_HUB_URL=hub_server.url)
+    now = datetime.now(UTC)
+    _renewal_fixture(subscribed, now)  # UCunverified was asked 2 h ago, UCdue ends in a day
+    subscribed("UCsoon000000000000000000", SubscriptionState.ACTIVE, expires_at=now + timedelta(hours=1))
+    with app.app_context():
+        result = subscriptions.renew_subscriptions(now=now)
+    assert result["renewed"] == ["UCexpired00000000000000b", "UCsoon000000000000000000"]
+
+
+@pytest.fixture
+def silent_hub() -> Iterator[str]:
+    """A hub that answers after 5 s (or when the test is over): inside the default read timeout, outside 0.5 s."""
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            done.wait(5)
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/subscribe"
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_hub_read_timeout_comes_from_the_environment(monkeypatch, make_migrated_app, silent_hub, query) -> None:
+    monkeypatch.setenv("WEBSUB_HUB_READ_TIMEOUT", "0.5")
+    app = make_migrated_app(WEBSUB_HUB_URL=silent_hub)
+    with app.app_context(), pytest.raises(subscriptions.HubError, match="timed out"):
+        subscriptions.subscribe(CHANNEL)
+    assert query("SELECT state FROM subscriptions") == [("pending",)]  # committed first, retried by the renewal

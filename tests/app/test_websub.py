@@ -258,6 +258,24 @@ def test_oversized_body_is_413(make_migrated_app, subscribed, query) -> None:
     assert query("SELECT count(*) FROM videos") == [(0,)]
 
 
+def test_max_body_bytes_from_the_environment_sets_the_413_limit(monkeypatch, make_migrated_app, subscribed, query) -> None:
+    def post(app, body: bytes) -> int:
+        headers = signed_headers(body, SECRET, CHANNEL)
+        return app.test_client().post(f"/websub/{CHANNEL}", data=body, headers=headers).status_code
+
+    large = build_notification([video(f"vid{i:08d}") for i in range(20)])
+    small = build_notification([video()])
+    assert len(small) < 3000 < len(large)
+    monkeypatch.setenv("WEBSUB_MAX_BODY_BYTES", "3000")
+    limited = make_migrated_app()
+    subscribed()
+    assert (post(limited, large), post(limited, small)) == (413, 200)
+    assert query("SELECT count(*) FROM videos") == [(1,)]
+    monkeypatch.delenv("WEBSUB_MAX_BODY_BYTES")
+    assert post(make_migrated_app(), large) == 200  # 1 MiB unless set
+    assert query("SELECT count(*) FROM videos") == [(20,)]
+
+
 def test_notifications_keep_flowing_during_renewal_and_unsubscribe(subscribed, post_feed, query) -> None:
     subscribed(state=SubscriptionState.UNSUBSCRIBING)
     assert post_feed(build_notification([video()])).status_code == 200

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from zappa.handler import LambdaHandler
 
-from dev.seed import FakeHub
+from dev.hub import Hub, serve
 
 STEP_KEYS = {"revision", "down_revision", "message", "direction", "ms"}
 
@@ -167,9 +167,10 @@ def test_renew_subscriptions_renews_what_is_due(load_run, migrated_database_url)
                 {"c": channel, "e": expires},
             )
     engine.dispose()
-    with FakeHub() as hub:
-        module.app.config["WEBSUB_HUB_URL"] = hub.url
+    with serve(Hub(verification="manual")) as running:
+        module.app.config["WEBSUB_HUB_URL"] = running.url
         result = invoke(module.renew_subscriptions, {})
+    hub = running.hub
     assert result["action"] == "renew_subscriptions"
     assert (result["checked"], result["renewed"], result["failed"]) == (1, ["UCdue0000000000000000001"], [])
     assert [(r.form["hub.mode"], r.form["hub.topic"].rsplit("=", 1)[1]) for r in hub.requests] == [
@@ -179,9 +180,10 @@ def test_renew_subscriptions_renews_what_is_due(load_run, migrated_database_url)
 
 def test_subscribe_channel_asks_the_hub_and_records_a_pending_subscription(load_run, migrated_database_url):
     module = load_run(migrated_database_url)
-    with FakeHub() as hub:
-        module.app.config["WEBSUB_HUB_URL"] = hub.url
+    with serve(Hub(verification="manual")) as running:
+        module.app.config["WEBSUB_HUB_URL"] = running.url
         result = invoke(module.subscribe_channel, {"channel_id": "UCabcdefghijklmnopqrstuv"})
+    hub = running.hub
     assert (result["channel_id"], result["state"]) == ("UCabcdefghijklmnopqrstuv", "pending")
     assert result["topic_url"].endswith("channel_id=UCabcdefghijklmnopqrstuv")
     assert [r.form["hub.mode"] for r in hub.requests] == ["subscribe"]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, Emulator, copy_project, fixture_env, free_port, start_emulator
+from emulator_harness import (
+    FIXTURE_PROJECT,
+    VENV_NAME,
+    VENV_PROJECT,
+    Emulator,
+    copy_project,
+    fixture_env,
+    free_port,
+    make_virtualenv,
+    pinned,
+    start_emulator,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +48,19 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
     yield factory
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture(scope="session")
+def project_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with only what a Zappa + Flask function needs (zappa, Flask), built once per session."""
+    return make_virtualenv(tmp_path_factory.mktemp("venv") / VENV_NAME, *pinned("zappa", "Flask"))
+
+
+@pytest.fixture
+def venv_project(tmp_path: Path, project_virtualenv: Path) -> Path:
+    """A copy of tests/fixtures/venv_project with its own virtualenv inside it (a symlink to the session's: the
+    emulator finds it by pyvenv.cfg and runs its python through the link, as a venv's bin/python is one)."""
+    project = tmp_path / "venv_project"
+    shutil.copytree(VENV_PROJECT, project)
+    (project / VENV_NAME).symlink_to(project_virtualenv, target_is_directory=True)
+    return project

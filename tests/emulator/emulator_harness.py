@@ -1,27 +1,36 @@
 """Test harness: the emulator as a real subprocess on free ports, serving a temporary copy of a project.
 
+Starting, waiting and stopping are :mod:`dev.emulator.client`'s (the same code every tool uses); this file adds what
+only tests need: project copies whose ``aws_endpoint_urls.lambda`` points at this run's free port (the real Zappa CLI
+reads it from there), a boto3 client (the AWS SDK talking to the emulator is itself under test), and environments.
 The fixture project (``tests/fixtures/lambda_project``) is copied so the emulator's ``.runtime/`` and the tests'
-edits stay out of the tree, and so its ``aws_endpoint_urls.lambda`` can point at this run's free port (the real
-Zappa CLI reads it from there).
+edits stay out of the tree.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
-import urllib.request
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dev.postgres import free_port
-from dev.services import wait_healthy
+from dev.emulator import client
+from dev.ports import free_port
+
+__all__ = ["Emulator", "cli_env", "copy_project", "fixture_env", "free_port", "start_emulator", "start_refused"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
+FACTORY_PROJECT = REPO_ROOT / "tests" / "fixtures" / "factory_project"
+VENV_PROJECT = REPO_ROOT / "tests" / "fixtures" / "venv_project"
+VENV_NAME = "pyenv311"  # neither .venv, venv nor env: found by its pyvenv.cfg
 PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"
 
 
@@ -35,6 +44,29 @@ def copy_project(source: Path, dest: Path, lambda_port: int) -> Path:
             stage["aws_endpoint_urls"]["lambda"] = f"http://127.0.0.1:{lambda_port}"
     settings_path.write_text(json.dumps(settings, indent=4))
     return dest
+
+
+def pinned(*names: str) -> list[str]:
+    """``name==version`` for each name, as requirements.txt pins it (the versions the project deploys)."""
+    pins = {}
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if "==" in requirement:
+            pins[requirement.split("==", 1)[0].lower()] = requirement
+    return [pins[name.lower()] for name in names]
+
+
+def make_virtualenv(path: Path, *requirements: str) -> Path:
+    """A virtualenv at ``path`` with only ``requirements`` (uv: from its cache when it can, else from PyPI)."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv, "uv is pinned in requirements-dev.txt: `make setup`"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(path)], check=True, timeout=120)
+    if requirements:
+        python = str(path / "bin" / "python")
+        install = [uv, "pip", "install", "-q", "--python", python, *requirements]
+        if subprocess.run([*install, "--offline"], capture_output=True, timeout=300).returncode != 0:
+            subprocess.run(install, check=True, timeout=600)
+    return path
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -57,24 +89,42 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class Emulator:
-    project_dir: Path
-    port: int
-    api_port: int | None
-    proc: subprocess.Popen
-    console_path: Path
+class Emulator(client.EmulatorProcess):
+    """A started emulator (see :class:`dev.emulator.client.EmulatorProcess`) plus boto3, for the SDK's view of it."""
+
     clients: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
     def console(self) -> str:
-        return self.console_path.read_text(errors="replace")
+        return self.log()
+
+    def shared_path(self, name: str) -> Path:
+        """A path a function can write and the test can read: in the task root, the one host directory an
+        environment with a private /tmp still shares (the test's own tmp_path is under the host's /tmp, which the
+        function does not see). No watched suffix, so writing it is not a code change."""
+        assert self.project_dir is not None
+        return self.project_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+
+    def generation(self) -> int:
+        """The emulator's code generation (/health): it grows by one for every change it noticed."""
+        return int(self.health()["generation"])
+
+    def wait_for_change(self, before: int, timeout: float = 60.0) -> int:
+        """Until the emulator has noticed an edit made after ``before`` was read (the watcher reports it ~20-40 ms
+        after the write; a scan notices at the next request, which /health is); the new generation."""
+        return self.wait_until(lambda health: health["generation"] > before, timeout, "the edit was not noticed")[
+            "generation"
+        ]
+
+    def wait_until(self, condition: Any, timeout: float = 60.0, what: str = "condition") -> dict[str, Any]:
+        """Poll /health until ``condition(health)`` holds; AssertionError with the console after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            if condition(health):
+                return health
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} within {timeout:.0f} s: {health}\n{self.console()[-3000:]}")
+            time.sleep(0.02)
 
     def lambda_client(self, read_timeout: int = 30) -> Any:
         import boto3
@@ -92,32 +142,19 @@ class Emulator:
             )
         return self.clients[key]
 
-    def invoke(self, command: str, stage: str = "local", log: bool = True, **payload: Any) -> dict[str, Any]:
-        """boto3 invoke of ``{"command": command, **payload}``; returns the response with ``Payload`` decoded and
-        ``Log`` (the decoded tail)."""
-        import base64
-
-        response = self.lambda_client().invoke(
-            FunctionName=f"emu-fixture-{stage}",
-            Payload=json.dumps({"command": command, **payload}),
+    def invoke(
+        self, command: str, stage: str = "local", log: bool = True, function_name: str = "", **payload: Any
+    ) -> dict[str, Any]:
+        """boto3 invoke of ``{"command": command, **payload}`` on the fixture's ``stage`` (or ``function_name``);
+        returns boto3's response with ``Body`` (the decoded payload) and ``Log`` (the decoded tail)."""
+        response = self.lambda_client(read_timeout=120).invoke(
+            FunctionName=function_name or f"emu-fixture-{stage}",
+            Payload=json.dumps(client.zappa_command(command, payload)),
             LogType="Tail" if log else "None",
         )
         response["Body"] = json.loads(response["Payload"].read() or b"null")
         response["Log"] = base64.b64decode(response["LogResult"]).decode() if "LogResult" in response else None
         return response
-
-    def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def start_emulator(
@@ -128,23 +165,26 @@ def start_emulator(
     env: dict[str, str] | None = None,
     console_dir: Path | None = None,
 ) -> Emulator:
-    """Start ``python -m dev.emulator`` and wait for /health; its console goes to a file in ``console_dir``."""
-    api_port = free_port() if api else None
-    console_path = (console_dir or project_dir.parent) / f"emulator-{port}.log"
-    cmd = [sys.executable, "-m", "dev.emulator", "--project-dir", str(project_dir), "--port", str(port)]
-    cmd += ["--api-port", str(api_port)] if api else ["--no-api"]
-    with open(console_path, "wb") as console:
-        proc = subprocess.Popen(
-            [*cmd, *args], cwd=REPO_ROOT, stdout=console, stderr=subprocess.STDOUT, env=env or os.environ.copy()
-        )
-    emulator = Emulator(project_dir, port, api_port, proc, console_path)
-    outcome = wait_healthy(f"{emulator.url}/health", lambda: proc.poll() is not None, 30, interval=0.05)
-    if outcome == "exited":
-        raise RuntimeError(f"the emulator exited with {proc.returncode}:\n{emulator.console()}")
-    if outcome == "timeout":
-        emulator.stop()
-        raise RuntimeError(f"the emulator did not answer /health within 30 s:\n{emulator.console()}")
+    """Start ``python -m dev.emulator`` for ``project_dir`` on ``port`` and wait for /health; its console goes to a
+    file in ``console_dir`` (default: beside the project)."""
+    log = (console_dir or project_dir.parent) / f"emulator-{port}.log"
+    emulator = client.start(*args, log=log, project_dir=project_dir, port=port, api=api, env=env, process_type=Emulator)
+    assert isinstance(emulator, Emulator)
     return emulator
+
+
+def start_refused(*args: str, log: Path, project_dir: Path | None = None, env: dict[str, str] | None = None) -> Any:
+    """Start an emulator that must refuse to start; returns the :class:`~dev.emulator.client.EmulatorStartError`
+    (``returncode``, ``log``). A refusal that does not happen fails at once: it shows as /health answering, so the
+    test never waits for a timeout (nor hangs, as root, on a port it was not meant to get)."""
+    try:
+        emulator = client.start(*args, log=log, project_dir=project_dir, env=env)
+    except client.EmulatorStartError as exc:
+        if exc.reason != "exited":
+            raise
+        return exc
+    emulator.stop()
+    raise AssertionError(f"the emulator started instead of refusing:\n{emulator.log()}")
 
 
 def fixture_env() -> dict[str, str]:

@@ -6,7 +6,6 @@ this repository with DATABASE_URL passed through (``--pass-env``, its stand-in f
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -77,12 +76,7 @@ def zappa_invoke(settings_file: Path, command: str) -> subprocess.CompletedProce
 
 
 def boto3_invoke(emulator: Emulator, command: str, **payload) -> dict:
-    response = emulator.lambda_client(read_timeout=120).invoke(
-        FunctionName=FUNCTION, Payload=json.dumps({"command": command, **payload}), LogType="Tail"
-    )
-    response["Body"] = json.loads(response["Payload"].read())
-    response["Log"] = base64.b64decode(response["LogResult"]).decode()
-    return response
+    return emulator.invoke(command, function_name=FUNCTION, **payload)
 
 
 def test_boto3_upgrade_returns_the_helpers_dict_and_alembic_lines(app_emulator, database_url: str) -> None:

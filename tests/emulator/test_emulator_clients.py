@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, REPO_ROOT, Emulator, cli_env, free_port
+from emulator_harness import REPO_ROOT, Emulator, cli_env, free_port
 
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 
@@ -95,10 +97,19 @@ def test_dev_invoke_service_error_exits_1(emulator: Emulator) -> None:
     assert "AccessDeniedException" in run.stderr
 
 
-def test_dev_invoke_async(emulator: Emulator) -> None:
-    run = dev_invoke(emulator.project_dir, "fns.version", "--async")
+def test_dev_invoke_async_returns_at_once_and_the_function_runs(emulator: Emulator, tmp_path: Path) -> None:
+    marker = emulator.shared_path("event-ran")
+    run = dev_invoke(emulator.project_dir, "fns.touch", "--async", "--payload", json.dumps({"path": str(marker)}))
     assert run.returncode == 0, run.stderr
     assert "Accepted emu-fixture-local" in run.stdout
+    request_id = re.search(r"\(request ([0-9a-f-]{36})\)", run.stdout)
+    assert request_id, run.stdout
+    # The proof that it ran: the function writes its own request id, which must be the one the client was given.
+    deadline = time.monotonic() + 60
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), f"the Event invocation never ran:\n{emulator.console()[-3000:]}"
+    assert marker.read_text() == request_id.group(1)
 
 
 def test_dev_invoke_unreachable_emulator_exits_2_and_says_what_to_do(emulator: Emulator) -> None:
@@ -124,28 +135,23 @@ def test_dev_invoke_unknown_stage(emulator: Emulator) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["yt-pubsub-handler", "Emu Fixture", "my_project.v2", "it's-a--project", "Çà et là", "x" * 40, "UPPER_case-9"],
+    ("line", "expected"),
+    [("EMULATOR_PORT=9123", "9123"), ('export EMULATOR_PORT="9124"  # moved off 9000', "9124"), ("# none", "")],
 )
-def test_dev_invoke_slug_matches_zappas(name: str) -> None:
-    import slugify
-
-    from dev.invoke import slugify as tiny_slugify
-
-    assert tiny_slugify(f"{name}-local") == slugify.slugify(f"{name}-local")
-
-
-@pytest.mark.parametrize(("project", "stages"), [(REPO_ROOT, None), (FIXTURE_PROJECT, None)])
-def test_dev_invoke_function_names_match_zappa_cli(project: Path, stages: None, monkeypatch) -> None:
-    from zappa.cli import ZappaCLI
-
-    from dev.invoke import function_name
-
-    settings = json.loads((project / "zappa_settings.json").read_text())
-    monkeypatch.chdir(project)
-    for stage in settings:
-        cli = ZappaCLI()
-        cli.api_stage = stage
-        cli.load_credentials = False
-        cli.load_settings(str(project / "zappa_settings.json"))
-        assert function_name(settings, stage, project) == cli.lambda_name
+def test_make_finds_a_moved_emulator_through_the_one_env_reader(tmp_path: Path, line: str, expected: str) -> None:
+    """make/sandbox.mk reads .env with dev/env_file.py (compose's rules: quotes, export, comments), not with sed."""
+    for name in ("Makefile", "make", ".venv", "dev"):
+        (tmp_path / name).symlink_to(REPO_ROOT / name)
+    (tmp_path / ".env").write_text(f"PGPORT=5433\n{line}\n")
+    env = {k: v for k, v in cli_env().items() if k not in ("EMULATOR_PORT", "AWS_ENDPOINT_URL_LAMBDA")}
+    show = "show-port: ; @echo port=$(SANDBOX_EMULATOR_PORT)"
+    run = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", show, "show-port"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"port={expected}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,14 +12,12 @@ import botocore.exceptions
 import pytest
 from emulator_harness import PASSED_DATABASE_URL, Emulator
 
+from dev.emulator.client import Invocation
 
-def raw_post(emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None):
-    request = urllib.request.Request(f"{emulator.url}{path}", data=body, method="POST", headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers.items()), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers.items()), exc.read()
+
+def raw_post(emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None) -> Invocation:
+    """A POST sent exactly as given (what boto3 would refuse to send), answered and decoded by the client."""
+    return emulator.client(timeout=30).request("POST", path, body, headers)
 
 
 def test_request_response_returns_the_result_and_lambda_headers(emulator: Emulator) -> None:
@@ -118,32 +114,40 @@ def test_unserialisable_result_is_a_marshal_error(emulator: Emulator) -> None:
     assert response["Body"]["errorType"] == "Runtime.MarshalError"
 
 
-def test_event_invocation_is_accepted_and_runs_in_the_background(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "event-ran"
-    response = emulator.lambda_client().invoke(
+def _touch(emulator: Emulator, marker: Path, invocation_type: str) -> dict:
+    """boto3 invoke of ``fns.touch``, which writes the invocation's request id into ``marker``."""
+    return emulator.lambda_client().invoke(
         FunctionName="emu-fixture-local",
-        InvocationType="Event",
+        InvocationType=invocation_type,
         Payload=json.dumps({"command": "fns.touch", "path": str(marker)}),
     )
+
+
+def _wait_for_text(path: Path, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path.read_text() if path.exists() else ""
+
+
+def test_event_invocation_is_accepted_and_runs_in_the_background(emulator: Emulator, tmp_path: Path) -> None:
+    marker = emulator.shared_path("event-ran")
+    response = _touch(emulator, marker, "Event")
     assert response["StatusCode"] == 202
     assert response["Payload"].read() == b""
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert marker.exists()
-    assert response["ResponseMetadata"]["RequestId"] == marker.read_text()
+    assert _wait_for_text(marker) == response["ResponseMetadata"]["RequestId"], emulator.console()[-3000:]
 
 
 def test_dry_run_validates_without_running(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / "must-not-exist"
-    response = emulator.lambda_client().invoke(
-        FunctionName="emu-fixture-local",
-        InvocationType="DryRun",
-        Payload=json.dumps({"command": "fns.touch", "path": str(marker)}),
-    )
+    marker = emulator.shared_path("must-not-exist")
+    response = _touch(emulator, marker, "DryRun")
     assert response["StatusCode"] == 204
-    time.sleep(0.2)
+    # An Event invocation sent after it has run to the end; the dry run, sent first, left no trace by then.
+    after = emulator.shared_path("sent-after")
+    assert _touch(emulator, after, "Event")["StatusCode"] == 202
+    assert _wait_for_text(after), "the Event invocation sent after the dry run never ran"
     assert not marker.exists()
+    assert response["ResponseMetadata"]["RequestId"] not in emulator.console()
 
 
 @pytest.mark.parametrize(
@@ -224,23 +228,22 @@ def test_service_errors_through_boto3(emulator: Emulator, kwargs: dict, status: 
 def test_error_shape_on_the_wire(
     emulator: Emulator, path: str, body: bytes, headers: dict, status: int, code: str
 ) -> None:
-    got_status, got_headers, got_body = raw_post(emulator, path, body, headers)
-    lowered = {k.lower(): v for k, v in got_headers.items()}
-    assert got_status == status
-    assert lowered["x-amzn-errortype"] == code
-    assert lowered["content-type"] == "application/json"
-    assert "x-amzn-requestid" in lowered
-    data = json.loads(got_body)
+    answer = raw_post(emulator, path, body, headers)
+    assert answer.status == status
+    assert answer.error_code == code
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.request_id
+    data = answer.json()
     assert set(data) == {"Type", "message"}
     assert data["message"]
 
 
 def test_empty_payload_is_an_empty_event(emulator: Emulator) -> None:
-    status, headers, body = raw_post(emulator, "/2015-03-31/functions/emu-fixture-local/invocations", b"")
+    answer = raw_post(emulator, "/2015-03-31/functions/emu-fixture-local/invocations", b"")
     # {} has no "command": Zappa's handler finds nothing to do and returns None.
-    assert status == 200
-    assert body == b"null"
-    assert headers.get("X-Amz-Executed-Version") == "$LATEST"
+    assert answer.status == 200
+    assert answer.body == b"null"
+    assert answer.headers.get("x-amz-executed-version") == "$LATEST"
 
 
 def test_raw_command_runs_only_when_allowed(emulator_factory) -> None:
@@ -262,9 +265,11 @@ def test_health(emulator: Emulator) -> None:
         "emu-fixture-tight": "tight",
         "emu-fixture-small": "small",
         "emu-fixture-secret": "secret",
+        "emu-fixture-bigtmp": "bigtmp",
     }
     assert health["max_concurrency"] == 2
     assert health["allow_raw_command"] is False
+    assert health["warm_containers"] == "eager" and health["change_detection"] == "watchfiles"
 
 
 def test_remote_env_stage_runs_without_s3(emulator: Emulator) -> None:
@@ -295,4 +300,4 @@ def test_concurrent_requests_get_at_most_max_concurrency_environments(emulator: 
 
     assert len(set(pids)) == 2  # two environments, each reused
     assert elapsed >= 0.8  # four calls of 0.4 s through two environments: two rounds
-    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2}
+    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2, "starting": 0}

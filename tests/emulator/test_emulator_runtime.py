@@ -11,6 +11,7 @@ import pytest
 from emulator_harness import Emulator
 
 INIT = re.compile(r"Init Duration: \d+\.\d\d ms")
+IDLE_ONE = {"busy": 0, "warm": 1, "starting": 0}
 
 
 def test_first_invocation_is_cold_and_later_ones_are_warm(emulator_factory) -> None:
@@ -24,36 +25,94 @@ def test_first_invocation_is_cold_and_later_ones_are_warm(emulator_factory) -> N
     assert second["Body"]["remaining_ms"] > 4000
 
 
-def test_code_change_makes_the_next_invocation_cold(emulator_factory) -> None:
-    emulator: Emulator = emulator_factory()
+def _edit_version(emulator: Emulator, version: int) -> None:
+    module = emulator.project_dir / "fns.py"
+    module.write_text(re.sub(r"VERSION = \d+", f"VERSION = {version}", module.read_text()))
+    os.utime(module, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))  # coarse-mtime filesystems
+
+
+@pytest.mark.parametrize("watch", ["watch", "scan"])
+def test_code_change_makes_the_next_invocation_a_new_environment(emulator_factory, watch: str) -> None:
+    """The next invocation after an edit runs the new code in a new environment, and its REPORT has the Init
+    Duration (a new version's first call), whether the watcher or the scan (the fallback) noticed the edit."""
+    emulator: Emulator = emulator_factory("--watch", watch)
     before = emulator.invoke("fns.echo", stage="base")
     assert before["Body"]["version"] == 1
+    generation = emulator.generation()
 
-    module = emulator.project_dir / "fns.py"
-    module.write_text(module.read_text().replace("VERSION = 1", "VERSION = 2"))
-    os.utime(module, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))  # coarse-mtime filesystems
+    _edit_version(emulator, 2)
+    emulator.wait_for_change(generation)
     after = emulator.invoke("fns.echo", stage="base")
 
     assert after["Body"]["version"] == 2
     assert after["Body"]["pid"] != before["Body"]["pid"]
-    assert "Init Duration" in after["Log"]
+    assert INIT.search(after["Log"]), after["Log"]
+    assert emulator.health()["change_detection"] == ("watchfiles" if watch == "watch" else "scan")
+
+
+def test_eager_environment_is_warm_before_the_next_invocation(emulator_factory) -> None:
+    """The fresh environment is ready (idle, app loaded) without any invocation; the next call uses it."""
+    emulator: Emulator = emulator_factory()
+    first = emulator.invoke("fns.echo", stage="base")["Body"]["pid"]
+    generation = emulator.generation()
+    _edit_version(emulator, 3)
+    emulator.wait_until(
+        lambda h: h["generation"] > generation and h["environments"]["emu-fixture-base"] == {**IDLE_ONE},
+        what="no fresh warm environment after the edit",
+    )
+    workers = _worker_pids(emulator.project_dir)
+    assert first not in workers and len(workers) == 1, workers  # the old one retired, the new one started
+    after = emulator.invoke("fns.echo", stage="base")
+    assert after["Body"]["pid"] in workers and after["Body"]["version"] == 3
+    assert after["Body"]["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
+    assert INIT.search(after["Log"]), after["Log"]
+    assert "Instancing.." in after["Log"].split("START RequestId")[0], "the app loaded during init, before START"
+
+
+def test_lazy_flag_keeps_the_cold_start_on_first_call(emulator_factory) -> None:
+    emulator: Emulator = emulator_factory("--warm-containers", "lazy")
+    emulator.invoke("fns.echo", stage="base")
+    generation = emulator.generation()
+    _edit_version(emulator, 4)
+    health = emulator.wait_for_change(generation)
+    assert health > generation
+    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 0, "starting": 0}
+    after = emulator.invoke("fns.echo", stage="base")
+    assert after["Body"]["version"] == 4 and INIT.search(after["Log"])
+    assert after["Body"]["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert "Instancing.." in after["Log"].split("START RequestId")[1], "lazy: the app loads inside the invocation"
 
 
 def test_new_migration_file_makes_the_next_invocation_cold(emulator_factory) -> None:
     emulator: Emulator = emulator_factory()
     before = emulator.invoke("fns.echo", stage="base")["Body"]["pid"]
-    (emulator.project_dir / "migrations" / "versions").mkdir(parents=True)
+    generation = emulator.generation()
+    (emulator.project_dir / "migrations" / "versions").mkdir(parents=True)  # new directories: watched from now on
     (emulator.project_dir / "migrations" / "versions" / "0001_new.py").write_text("revision = '0001'\n")
+    emulator.wait_for_change(generation)
+    generation = emulator.generation()
+    (emulator.project_dir / "migrations" / "versions" / "0002_next.py").write_text("revision = '0002'\n")
+    emulator.wait_for_change(generation)  # a file in a directory created after start-up is seen too
     assert emulator.invoke("fns.echo", stage="base")["Body"]["pid"] != before
 
 
-def test_excluded_files_do_not_make_it_cold(emulator_factory) -> None:
+def test_excluded_ignored_and_virtualenv_files_do_not_make_it_cold(emulator_factory) -> None:
     emulator: Emulator = emulator_factory()
+    project = emulator.project_dir
     before = emulator.invoke("fns.echo", stage="base")["Body"]["pid"]
-    (emulator.project_dir / "notes").mkdir()
-    (emulator.project_dir / "notes" / "scratch.py").write_text("x = 1\n")  # "notes" is in the stage's exclude
-    (emulator.project_dir / "README.md").write_text("edited\n")
-    assert emulator.invoke("fns.echo", stage="base")["Body"]["pid"] == before
+    generation = emulator.generation()
+    (project / "notes").mkdir()
+    (project / "notes" / "scratch.py").write_text("x = 1\n")  # "notes" is in the stage's exclude
+    (project / "README.md").write_text("edited\n")
+    (project / ".gitignore").write_text("build/\n")
+    (project / "some-venv").mkdir()
+    (project / "some-venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (project / "some-venv" / "lib.py").write_text("z = 1\n")
+    marker = generation  # then a change that counts, to know the ones before it were seen (and ignored)
+    (project / "counted.py").write_text("y = 1\n")
+    after = emulator.wait_for_change(marker)
+    assert after == generation + 1 or emulator.health()["change_detection"] == "scan", "ignored files counted"
+    assert emulator.invoke("fns.echo", stage="base")["Body"]["pid"] != before
 
 
 def _first_answer(emulator: Emulator, stage: str) -> dict:
@@ -99,6 +158,23 @@ def test_memory_limit_kills_the_environment(emulator: Emulator) -> None:
     following = emulator.invoke("fns.allocate", stage="small", mb=10)
     assert following["Body"] == 10 * 1024 * 1024
     assert "Init Duration" in following["Log"]
+
+
+def test_memory_limit_without_proc_is_checked_when_the_function_returns(emulator_factory) -> None:
+    """What macOS gets (no /proc to watch): the worker's own getrusage peak, reported with its reply. The ``base``
+    stage (256 MB, 5 s): the allocation must run to its end, which a 1 s timeout on a busy machine might not allow."""
+    emulator: Emulator = emulator_factory("--memory-probe", "rusage")
+    assert "memory_size is checked when a function returns" in emulator.console()
+
+    response = emulator.invoke("fns.allocate", stage="base", mb=300)
+    assert response["FunctionError"] == "Unhandled", response["Log"]
+    assert response["Body"]["errorType"] == "Runtime.OutOfMemory"
+    assert "Max Memory Used: 256 MB" in response["Log"]
+
+    following = emulator.invoke("fns.allocate", stage="base", mb=10)
+    assert following["Body"] == 10 * 1024 * 1024
+    assert "Init Duration" in following["Log"]
+    assert int(re.search(r"Max Memory Used: (\d+) MB", following["Log"]).group(1)) < 256, following["Log"]
 
 
 @pytest.mark.parametrize(
@@ -179,9 +255,11 @@ def test_settings_change_reloads_the_stage_and_makes_it_cold(emulator_factory) -
     settings_path = emulator.project_dir / "zappa_settings.json"
     settings = json.loads(settings_path.read_text())
     settings["base"]["memory_size"] = 192
+    generation = emulator.generation()
     settings_path.write_text(json.dumps(settings))
     os.utime(settings_path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
 
+    emulator.wait_for_change(generation)
     after = emulator.invoke("fns.echo", stage="base")
     assert after["Body"]["memory_limit_in_mb"] == 192
     assert after["Body"]["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "192"

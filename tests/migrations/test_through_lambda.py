@@ -14,7 +14,6 @@ and ``MIGRATIONS_DIR`` is honoured on both paths.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -29,7 +28,7 @@ from history_under_test import migrations_dir
 from snapshot import catalog_snapshot, diff_snapshots
 from sqlalchemy.engine import make_url
 
-from dev.invoke import invoke
+from dev.emulator.client import LambdaClient, zappa_command
 from dev.postgres import admin_execute
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,12 +87,11 @@ def lambda_project(tmp_path: Path) -> tuple[Path, int]:
 
 
 def _invoke(port: int, function: str, revision: str) -> dict[str, Any]:
-    payload = json.dumps({"command": f"run.run_alembic_{function}", "revision": revision}).encode()
-    status, headers, body = invoke(f"http://127.0.0.1:{port}", FUNCTION_NAME, payload, "RequestResponse", 120)
-    headers = {k.lower(): v for k, v in headers.items()}
-    assert status == 200, f"{function} {revision}: HTTP {status}: {body.decode(errors='replace')}"
-    assert "x-amz-function-error" not in headers, f"{function} {revision} failed in Lambda: {body.decode()}"
-    return json.loads(body)
+    answer = LambdaClient(f"http://127.0.0.1:{port}", timeout=120).invoke(
+        FUNCTION_NAME, zappa_command(f"run.run_alembic_{function}", {"revision": revision})
+    )
+    assert answer.ok, f"{function} {revision}: {answer.describe()}"
+    return answer.json()
 
 
 def test_invoke_path_matches_direct_path(database_url: str, second_database_url: str, lambda_project) -> None:

@@ -21,10 +21,14 @@ import pytest
 from dev import package_check as pc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.append(str(REPO_ROOT / "tests" / "emulator"))  # not a package: make its harness importable
+from emulator_harness import start_refused  # noqa: E402
+
 ZAPPA_CLI = Path(sys.executable).parent / "zappa"
 # Zappa's PyPI update check fails at once instead of waiting (no network needed for a files-only package).
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
 STAGE = "dev"
+SETTINGS = "zappa_settings.json"
 
 
 def copy_project(dest: Path, extra_exclude: list[str] | None = None) -> Path:
@@ -60,8 +64,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 
 def test_required_files_follow_the_app_module_imports() -> None:
-    config = pc.stage_settings(json.loads((REPO_ROOT / "zappa_settings.json").read_text()), STAGE)
-    required = pc.required_files(REPO_ROOT, config)
+    config = pc.resolve_stage(REPO_ROOT / "zappa_settings.json", STAGE)
+    required = pc.required_files(REPO_ROOT, config.app_function)
     revisions = sorted(p.name for p in (REPO_ROOT / "migrations" / "versions").glob("*.py"))
     assert {"run.py", "handler.py", "zappa_settings.py", "yt_pubsub_handler/__init__.py"} <= set(required)
     assert {"migrations/alembic.ini", "migrations/env.py", "migrations/script.py.mako"} <= set(required)
@@ -71,7 +75,7 @@ def test_required_files_follow_the_app_module_imports() -> None:
 
 def test_shipped_exclude_keeps_what_the_function_needs(built) -> None:
     project, zip_path, package_dir = built
-    contents = pc.check_contents(package_dir, project, STAGE, project / "zappa_settings.json")
+    contents = pc.check_contents(package_dir, project, pc.resolve_stage(project / SETTINGS, STAGE), SETTINGS)
     assert contents.ok, contents.detail
     settings = pc.check_settings_module(package_dir, zip_path, STAGE)
     assert settings.ok, settings.detail
@@ -81,7 +85,7 @@ def test_exclude_that_drops_migrations_is_named(tmp_path: Path) -> None:
     """The trap this check exists for: Zappa matches `exclude` against names at any depth, silently."""
     project, _, package_dir = files_only_package(tmp_path, extra_exclude=["migrations"])
     assert not (package_dir / "migrations").exists(), "Zappa kept migrations/: the premise of this test is gone"
-    contents = pc.check_contents(package_dir, project, STAGE, project / "zappa_settings.json")
+    contents = pc.check_contents(package_dir, project, pc.resolve_stage(project / SETTINGS, STAGE), SETTINGS)
     assert not contents.ok
     for missing in ("migrations/alembic.ini", "migrations/env.py", "migrations/versions/"):
         assert missing in contents.detail, contents.detail
@@ -91,7 +95,7 @@ def test_exclude_that_drops_migrations_is_named(tmp_path: Path) -> None:
 
 def test_an_excluded_module_is_named(tmp_path: Path) -> None:
     project, _, package_dir = files_only_package(tmp_path, extra_exclude=["websub.py"])
-    contents = pc.check_contents(package_dir, project, STAGE, project / "zappa_settings.json")
+    contents = pc.check_contents(package_dir, project, pc.resolve_stage(project / SETTINGS, STAGE), SETTINGS)
     assert not contents.ok
     assert "yt_pubsub_handler/websub.py  (dropped by the `exclude` pattern 'websub.py'" in contents.detail
 
@@ -109,7 +113,8 @@ def test_emulator_serves_the_package_read_only(built, database_url: str, tmp_pat
         Path(sys.executable), project, package_dir, runtime_dir, STAGE, database_url, tmp_path / "emulator.log"
     )
     try:
-        checks = {c.name: c for c in pc.run_function_checks(emulator, package_dir, project, STAGE)}
+        config = pc.resolve_stage(project / SETTINGS, STAGE)
+        checks = {c.name: c for c in pc.run_function_checks(emulator, config, package_dir, project)}
     finally:
         emulator.stop()
         pc.set_writable(package_dir, True)
@@ -135,24 +140,24 @@ def test_a_write_into_the_package_is_caught(built, tmp_path: Path) -> None:
     assert "changed: run.py" in check.detail and "added: yt_pubsub_handler/__pycache__" in check.detail
 
 
-def _emulator_cli(*args: str) -> subprocess.CompletedProcess:
+def _refused(tmp_path: Path, *args: str) -> str:
+    """``python -m dev.emulator ARGS``, which must refuse to start; its console. Fails fast if it serves instead."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ZAPPA_"))}
-    cmd = [sys.executable, "-m", "dev.emulator", "--port", "1", "--api-port", "1", *args]
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    refusal = start_refused(*args, log=tmp_path / "refused.log", env=env)
+    assert refusal.returncode == 2, refusal.log
+    return refusal.log
 
 
 def test_package_built_for_another_stage_is_refused(built, tmp_path: Path) -> None:
     project, _, package_dir = built
     args = ["--project-dir", str(project), "--package-dir", str(package_dir), "--runtime-dir", str(tmp_path)]
-    proc = _emulator_cli(*args, "--stage", "local")
-    assert proc.returncode == 2
-    assert "the package was built for stage 'dev', not 'local'" in proc.stderr, proc.stderr
+    log = _refused(tmp_path, *args, "--stage", "local")
+    assert "the package was built for stage 'dev', not 'local'" in log, log
 
 
 def test_directory_without_zappa_settings_is_refused(tmp_path: Path) -> None:
-    proc = _emulator_cli("--project-dir", str(REPO_ROOT), "--package-dir", str(tmp_path), "--stage", STAGE)
-    assert proc.returncode == 2
-    assert "is not an unpacked Zappa package: it has no zappa_settings.py" in proc.stderr, proc.stderr
+    log = _refused(tmp_path, "--project-dir", str(REPO_ROOT), "--package-dir", str(tmp_path), "--stage", STAGE)
+    assert "is not an unpacked Zappa package: it has no zappa_settings.py" in log, log
 
 
 # -- the real thing: `make package-check` -----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Helpers for the fault and load suite: project copies, raw HTTP and CLI invocations, database state.
 
 Everything goes through real processes and real sockets on 127.0.0.1: the emulator (``python -m dev.emulator``) is
-started by ``tests/emulator/emulator_harness.py`` (reused, not copied), invocations are plain HTTP requests built
-with ``http.client`` (so malformed ones can be sent too) or ``python -m dev.invoke`` subprocesses, and the database
-is the real PostgreSQL of ``tests/conftest.py``.
+started by ``tests/emulator/emulator_harness.py`` (reused, not copied), invocations are requests sent exactly as
+given by :class:`dev.emulator.client.LambdaClient` (so malformed ones can be sent too) or ``python -m dev.invoke``
+subprocesses, and the database is the real PostgreSQL of ``tests/conftest.py``.
 
 Why copy the project: the emulator writes generated settings into ``<project>/.runtime/<stage>/``, and some tests
 add revisions or stages. A copy in a temporary directory keeps the working tree untouched and lets each test
@@ -12,15 +12,11 @@ serve exactly the code it needs.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from dev import postgres
+from dev.emulator.client import Invocation, LambdaClient, invoke_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,7 +34,7 @@ for _helpers in (REPO_ROOT / "tests" / "emulator", REPO_ROOT / "tests" / "migrat
     if str(_helpers) not in sys.path:
         sys.path.append(str(_helpers))
 
-from emulator_harness import Emulator, cli_env, free_port, start_emulator  # noqa: E402
+from emulator_harness import Emulator, cli_env, free_port, start_emulator, start_refused  # noqa: E402
 from fixture_history import stack_on_head  # noqa: E402
 from snapshot import catalog_snapshot, diff_snapshots  # noqa: E402
 
@@ -58,6 +55,7 @@ __all__ = [
     "invoke_http",
     "revisions",
     "start_app_emulator",
+    "start_refused",
 ]
 
 APP_FUNCTION = "yt-pubsub-handler-local"  # Zappa's name for the `local` stage of zappa_settings.json
@@ -113,35 +111,9 @@ def start_app_emulator(project: Path, database_url: str | None, *args: str, api:
     return start_emulator(project, free_port(), *args, api=api, env=app_env(database_url), console_dir=project.parent)
 
 
-@dataclass
-class HttpResult:
-    """One HTTP answer, with the Lambda-specific parts decoded."""
-
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    seconds: float = 0.0
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def function_error(self) -> str | None:
-        return self.headers.get("x-amz-function-error")
-
-    @property
-    def error_code(self) -> str | None:
-        """The service error code (``x-amzn-ErrorType``), as botocore reads it."""
-        code = self.headers.get("x-amzn-errortype")
-        return code.split(":")[0] if code else None
-
-    @property
-    def log(self) -> str:
-        raw = self.headers.get("x-amz-log-result")
-        return base64.b64decode(raw).decode(errors="replace") if raw else ""
-
-    def describe(self) -> str:
-        return f"HTTP {self.status} {self.headers} {self.body[:600]!r}\n{self.log}"
+#: One HTTP answer with the Lambda-specific parts decoded (``.status``, ``.function_error``, ``.json()``, ``.log``,
+#: ``.seconds``, ``.describe()``): the client's own answer type.
+HttpResult = Invocation
 
 
 def invoke_http(
@@ -156,38 +128,11 @@ def invoke_http(
     """Send one request as-is (any method, path, header or body bytes) and return the answer, errors included.
 
     The default is a synchronous Lambda Invoke of ``function`` with the log tail requested, as ``zappa invoke``
-    sends it; a dict body is JSON-encoded.
+    sends it; a dict body is JSON-encoded. No answer at all raises ``EmulatorUnreachable`` (an ``OSError``).
     """
-    if isinstance(body, dict):
-        body = json.dumps(body)
-    if isinstance(body, str):
-        body = body.encode()
-    url = urlsplit_base(base_url)
-    path = path if path is not None else f"/2015-03-31/functions/{function}/invocations"
-    sent = {"Content-Type": "application/json", "X-Amz-Log-Type": "Tail"}
-    sent.update(headers or {})
-    started = time.monotonic()
-    conn = http.client.HTTPConnection(url[0], url[1], timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=sent)
-        response = conn.getresponse()
-        data = response.read()
-        return HttpResult(
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            data,
-            time.monotonic() - started,
-        )
-    finally:
-        conn.close()
-
-
-def urlsplit_base(base_url: str) -> tuple[str, int]:
-    """(host, port) of ``http://host:port``."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
+    sent = {"Content-Type": "application/json", "X-Amz-Log-Type": "Tail", **(headers or {})}
+    target = path if path is not None else invoke_path(function)
+    return LambdaClient(base_url, timeout=timeout).request(method, target, body, sent)
 
 
 def invoke_cli(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,6 @@ from typing import Any
 import pytest
 from reliability_harness import (
     APP_FUNCTION,
-    REPO_ROOT,
     Emulator,
     HttpResult,
     app_env,
@@ -37,6 +34,7 @@ from reliability_harness import (
     invoke_http,
     revisions,
     start_app_emulator,
+    start_refused,
 )
 
 UPGRADE = "run.run_alembic_upgrade"
@@ -129,17 +127,12 @@ def dead_endpoint_cli(*args: str) -> Callable[[World], Outcome]:
 
 
 def emulator_cli(*args: str, **env: str) -> Callable[[World], Outcome]:
-    """``python -m dev.emulator`` with a bad start-up setting: it must refuse before serving (bounded wait)."""
+    """``python -m dev.emulator`` with a bad start-up setting: it must refuse before serving (fails fast if not)."""
 
     def send(world: World) -> Outcome:
-        cmd = [sys.executable, "-m", "dev.emulator", "--project-dir", str(world.project)]
-        cmd += ["--port", str(free_port()), "--api-port", str(free_port()), *args]
-        environ = app_env(None, **env)
-        try:
-            run = subprocess.run(cmd, cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=20)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"the emulator started instead of refusing: {exc.stdout!r}")
-        return Outcome(run.returncode, None, run.stdout + run.stderr)
+        log = world.project.parent / f"refused-{free_port()}.log"
+        refusal = start_refused(*args, log=log, project_dir=world.project, env=app_env(None, **env))
+        return Outcome(refusal.returncode, None, refusal.log)
 
     return send
 
@@ -347,13 +340,13 @@ ROWS: dict[str, Row | Any] = {
         ("Error: Unhandled error in run.run_alembic_upgrade: UnknownRevisionError: unknown revision '0000deadbeef'",),
     ),
     "upgrade-to-an-older-revision": fn_error(
-        http({"command": UPGRADE, "revision": FIRST}), "MigrationError", "is below the current revision"
+        http({"command": UPGRADE, "revision": FIRST}), "WrongDirectionError", "is below the current revision"
     ),
     "downgrade-to-a-newer-revision": fn_error(
-        http({"command": DOWNGRADE, "revision": "head"}), "MigrationError", "is not below the current revision"
+        http({"command": DOWNGRADE, "revision": "head"}), "WrongDirectionError", "is not below the current revision"
     ),
     "range-without-sql": fn_error(
-        http({"command": UPGRADE, "revision": f"{FIRST}:head"}), "MigrationError", "only meaningful with sql=True"
+        http({"command": UPGRADE, "revision": f"{FIRST}:head"}), "BadRevisionError", "only meaningful with sql=True"
     ),
     "unknown-function-in-module": fn_error(http({"command": "run.no_such_function"}), "AttributeError", "no_such"),
     "unknown-module": fn_error(http({"command": "no_such_module.fn"}), "ModuleNotFoundError", "no_such_module"),

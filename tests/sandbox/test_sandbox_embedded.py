@@ -7,94 +7,40 @@ Each test gets its own SANDBOX_DIR and free ports, so it never touches a develop
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandbox_harness import MakeSandbox, copy_checkout, rehearse_subscribing
+from sandbox_harness import output as _output
 
 from dev import services
-from dev.postgres import free_port
+from dev.ports import free_port, port_in_use
+from dev.postgres import SERVICE_USER, service_tempdir
 
 ROOT = services.PROJECT_ROOT
 
 
-class Sandbox:
-    """Runs ``make`` in the project with this test's private sandbox settings."""
+class Sandbox(MakeSandbox):
+    """``make`` in the project with a private embedded sandbox (its own SANDBOX_DIR and ports)."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__(ROOT, "embedded", sandbox_dir=directory)
         self.dir = directory
-        self.ports = services.Ports(pg=free_port(), emulator=free_port(), api=free_port())
-        self.env = dict(os.environ)
-        # No AWS_ENDPOINT_URL_LAMBDA either: make/sandbox.mk must steer `make invoke-*` to EMULATOR_PORT itself.
-        dropped = (
-            "DATABASE_URL",
-            "TEST_DATABASE_URL",
-            "SANDBOX_ALLOW_REMOTE_DB",
-            "AWS_ENDPOINT_URL_LAMBDA",
-            "MAKEFLAGS",
-        )
-        for variable in (*dropped, "MFLAGS"):
-            self.env.pop(variable, None)
-        self.env.update(
-            SANDBOX="embedded",
-            SANDBOX_DIR=str(directory),
-            SANDBOX_DATABASE_URL="",
-            PGPORT=str(self.ports.pg),
-            EMULATOR_PORT=str(self.ports.emulator),
-            API_PORT=str(self.ports.api),
-        )
-        self.timings: dict[str, float] = {}
-
-    def make(self, *args: str, check: bool = True, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
-        began = time.monotonic()
-        result = subprocess.run(
-            ["make", "--no-print-directory", "-C", str(ROOT), *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **env},
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        self.timings.setdefault(" ".join(args), time.monotonic() - began)
-        if check:
-            assert result.returncode == 0, f"make {' '.join(args)} failed ({result.returncode}):\n{_output(result)}"
-        return result
-
-    def sql(self, query: str) -> str:
-        """One value through `make psql`, the developer's way in."""
-        result = self.make("psql", f"PSQL_ARGS=-At -v ON_ERROR_STOP=1 -c {_quote(query)}", check=False)
-        return result.stdout.strip() if result.returncode == 0 else f"ERROR: {_output(result)}"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
-def _output(result: subprocess.CompletedProcess) -> str:
-    return (result.stdout + result.stderr).strip()
 
 
 @pytest.fixture
 def box() -> Iterator[Sandbox]:
-    # World-traversable: as root, PostgreSQL runs as an unprivileged user that must reach its data dir.
-    base = Path(tempfile.mkdtemp(prefix="yt-sandbox-"))
-    base.chmod(0o755)
+    base = service_tempdir("yt-sandbox-")  # as root, PostgreSQL runs as an unprivileged user that must reach it
     sandbox = Sandbox(base / "sandbox")
     try:
         yield sandbox
     finally:
-        subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), "-m", "dev.sandbox", "down"],
-            cwd=ROOT,
-            env=sandbox.env,
-            capture_output=True,
-            timeout=60,
-        )
+        sandbox.sandbox_cli("down")
         shutil.rmtree(base, ignore_errors=True)
         if sandbox.timings:
             print("\n".join(f"  {seconds:6.2f} s  make {name}" for name, seconds in sandbox.timings.items()))
@@ -136,9 +82,10 @@ def test_lifecycle_up_migrate_seed_downgrade_down_up_keeps_data_reset(box: Sandb
     assert "healthy" in status.stdout
 
     down = box.make("down")
-    assert "stopped" in down.stdout
+    assert "stopped emulator, hub, PostgreSQL" in down.stdout
     assert "not running" in box.make("down").stdout  # down on a stopped sandbox is harmless
-    assert not (box.dir / "emulator.pid").exists()
+    assert not (box.dir / "emulator.pid").exists() and not (box.dir / "hub.pid").exists()
+    assert not any(port_in_use(getattr(box.ports, name)) for name in services.Ports.ENV), "down left a listener"
 
     box.make("up")
     assert box.sql("select version_num from alembic_version") == below_head, "down/up lost the schema state"
@@ -191,3 +138,60 @@ def test_onboard_on_a_fresh_sandbox_within_the_target(box: Sandbox):
     assert int(box.sql("select count(*) from videos")) > 0
     again = box.make("onboard")  # a second run is harmless: everything is idempotent
     assert "the sandbox is already running" in again.stdout
+
+
+def test_zappa_invoke_subscribe_channel_goes_through_the_local_hub_end_to_end():
+    """The production command, unchanged, against `make up` in a copy of the checkout (its stage's Invoke API
+    endpoint moved to this sandbox's port, nothing else): the hub verifies through the API front."""
+    base = service_tempdir("yt-subscribe-")
+    checkout = base / "app"
+    box = MakeSandbox(checkout, "embedded", sandbox_dir=base / "sandbox")
+    copy_checkout(checkout, emulator_port=box.ports.emulator)
+    try:
+        up = box.make("up")
+        assert f"WebSub hub   http://127.0.0.1:{box.ports.hub}/hub" in up.stdout, up.stdout
+        status = box.make("status").stdout
+        assert re.search(r"^hub:\s+running \(pid \d+\), healthy$", status, re.M), status
+        box.make("invoke-upgrade")
+        rehearse_subscribing(box, "UCsubscribe0000000000001")
+        logs = box.make("logs").stdout
+        assert f"==> {base / 'sandbox' / 'hub.log'} <==" in logs and "verified (lease 432000 s)" in logs, logs[-3000:]
+        # make seed takes the same way: no secret, no database writes of its own.
+        seeded = box.make("seed", "SEED_ARGS=--channels 1 --videos 2")
+        assert "verified by the hub" in seeded.stdout and "delivered and signed by the hub" in seeded.stdout
+        box.make("down")
+        assert not port_in_use(box.ports.hub), "make down left the hub running"
+    finally:
+        box.sandbox_cli("down")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: then PostgreSQL runs as an unprivileged user")
+def test_embedded_mode_as_root_from_a_checkout_under_a_0700_directory():
+    """/root/src/app is the usual case: the server's user cannot traverse /root, so the cluster lives elsewhere."""
+    private = Path(tempfile.mkdtemp(prefix="yt-private-home-"))  # 0700, as /root is
+    assert private.stat().st_mode & 0o077 == 0
+    checkout = copy_checkout(private / "src" / "app")
+    box = MakeSandbox(checkout, "embedded")  # the default SANDBOX_DIR: .sandbox inside the checkout
+    try:
+        box.make("up")
+        status = box.make("status").stdout
+        data = next(line for line in status.splitlines() if line.startswith("data:"))
+        cluster = Path(data.split()[1])
+        assert not cluster.is_relative_to(private), f"the cluster must live outside the 0700 directory: {data}"
+        assert f"the '{SERVICE_USER}' user that runs PostgreSQL cannot reach" in data, data
+        assert (cluster / "data" / "PG_VERSION").is_file(), f"no cluster in {cluster}"
+        box.make("invoke-upgrade")
+        head = box.sql("select version_num from alembic_version")
+        assert head and not head.startswith("ERROR"), head
+        box.make("down")
+        box.make("up")  # the same cluster again, found by the checkout's path
+        assert box.sql("select version_num from alembic_version") == head
+        assert f"data:      {cluster} " in box.make("status").stdout
+        box.make("down")
+        box.make("reset", "FORCE=1")
+        assert not cluster.exists(), "reset must wipe the cluster wherever it lives"
+    finally:
+        box.sandbox_cli("down")
+        box.sandbox_cli("reset", "--force")
+        shutil.rmtree(private, ignore_errors=True)
