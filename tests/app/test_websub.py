@@ -258,7 +258,9 @@ def test_oversized_body_is_413(make_migrated_app, subscribed, query) -> None:
     assert query("SELECT count(*) FROM videos") == [(0,)]
 
 
-def test_max_body_bytes_from_the_environment_sets_the_413_limit(monkeypatch, make_migrated_app, subscribed, query) -> None:
+def test_max_body_bytes_from_the_environment_sets_the_413_limit(
+    monkeypatch, make_migrated_app, subscribed, query
+) -> None:
     def post(app, body: bytes) -> int:
         headers = signed_headers(body, SECRET, CHANNEL)
         return app.test_client().post(f"/websub/{CHANNEL}", data=body, headers=headers).status_code
