@@ -38,7 +38,7 @@ MEMORY_POLL_SECONDS = 0.01
 MAX_LOG_BYTES = 8 * 1024 * 1024  # per invocation, kept in memory and printed on the console
 # Inherited from the emulator because tools need them; everything else comes from the stage, as on Lambda. Not HOME:
 # the developer's home holds ~/.aws, ~/.pgpass, ~/.netrc (see function_environment).
-_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
+_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 # What SAM CLI gives a function when no credentials are configured for it (samcli/local/lambdafn/env_vars.py), plus
 # a session token as Lambda's role credentials carry one. A function that calls AWS gets an auth error, never the
 # developer's account.
