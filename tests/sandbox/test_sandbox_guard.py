@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -69,7 +70,8 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         cwd=services.PROJECT_ROOT,
-        env=env,
+        # Where bytecode goes (the Makefile's prefix): a bare environment would write __pycache__ into the checkout.
+        env={**{k: v for k, v in os.environ.items() if k.startswith(("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITE"))}, **env},
         timeout=30,
     )
 
