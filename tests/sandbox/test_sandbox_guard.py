@@ -64,6 +64,9 @@ def test_not_a_postgres_url_is_an_error():
         check_database_url("mysql://u@127.0.0.1/db", environ={})
 
 
+BYTECODE_VARIABLES = ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+
+
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dev.guard", *args],
@@ -71,7 +74,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         text=True,
         cwd=services.PROJECT_ROOT,
         # Where bytecode goes (the Makefile's prefix): a bare environment would write __pycache__ into the checkout.
-        env={**{k: v for k, v in os.environ.items() if k.startswith(("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITE"))}, **env},
+        env={**{k: v for k, v in os.environ.items() if k in BYTECODE_VARIABLES}, **env},
         timeout=30,
     )
 
