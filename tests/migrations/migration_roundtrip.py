@@ -112,6 +112,94 @@ class RoundTripReport:
     columns_not_held: list[str]  # columns the upgrade dropped: their values cannot survive the downgrade
 
 
+def kept_by_upgrade(
+    parent: dict[int, TableData], upgraded: dict[int, TableData]
+) -> tuple[list[str], dict[str, set[str]]]:
+    """Rows and values the upgrade must carry, matched by table OID and attribute number (a rename keeps both):
+    (problems, per table at the parent, the names of its columns the upgraded schema still holds)."""
+    problems: list[str] = []
+    held: dict[str, set[str]] = {}
+    for oid, before in parent.items():
+        if oid not in upgraded:
+            continue  # the table was dropped: its rows cannot survive, and the downgrade check reports the schema
+        after = upgraded[oid]
+        pairs = [(a, a) for a in before.columns if a in after.columns]
+        held[before.name] = {before.columns[a] for a, _ in pairs}
+        problems += _compare_rows("after the upgrade", before, after, pairs)
+    return problems, held
+
+
+def restored_by_downgrade(
+    parent: dict[int, TableData], downgraded: dict[int, TableData], held: dict[str, set[str]]
+) -> tuple[list[str], list[str]]:
+    """Every parent row back, by table and column name, in every column the upgraded schema held:
+    (problems, ``table.column`` the upgrade dropped, whose values cannot come back)."""
+    problems: list[str] = []
+    not_held: list[str] = []
+    after_by_name = _by_name(downgraded)
+    for before in parent.values():
+        after = after_by_name.get(before.name)
+        if after is None:
+            problems.append(f"after the downgrade: table {before.name} is gone")
+            continue
+        names_after = {n: a for a, n in after.columns.items()}
+        keep = held.get(before.name, set())
+        not_held += sorted(f"{before.name}.{n}" for n in before.columns.values() if n not in keep)
+        pairs = [(a, names_after[n]) for a, n in before.columns.items() if n in keep and n in names_after]
+        problems += _compare_rows("after the downgrade", before, after, pairs)
+    return problems, not_held
+
+
+def same_after_upgrading_again(first: dict[int, TableData], again: dict[int, TableData]) -> list[str]:
+    """The second upgrade gives back the first upgrade's rows, by table and column name."""
+    problems: list[str] = []
+    second = _by_name(again)
+    for table in first.values():
+        other = second.get(table.name)
+        if other is None:
+            problems.append(f"after upgrading again: table {table.name} is gone")
+            continue
+        names_again = {n: a for a, n in other.columns.items()}
+        pairs = [(a, names_again[n]) for a, n in table.columns.items() if n in names_again]
+        problems += _compare_rows("after upgrading again", table, other, pairs)
+    return problems
+
+
+@dataclass
+class _Run:
+    """One round trip's migrations and checks, each failure a RoundTripError naming the revision."""
+
+    revision: str
+    after_upgrade: Callable[[Connection], None] | None
+
+    def fail(self, what: str, problems: list[str]) -> None:
+        if problems:
+            lines = "\n  ".join(problems[:20])
+            raise RoundTripError(f"revision {self.revision}: {what}:\n  {lines}")
+
+    def migrate(self, action: Callable[..., dict], target: str, what: str) -> None:
+        from yt_pubsub_handler import migrator
+
+        try:
+            action(revision=target)
+        except migrator.MigrationError as exc:
+            hint = next((h for key, h in HINTS.items() if key in str(exc)), "make it work on tables that have rows")
+            raise RoundTripError(
+                f"revision {self.revision}: {what} failed on a database seeded with rows: {exc}\n"
+                f"Fix the revision: {hint}."
+            ) from exc
+
+    def capture(self, upgraded: bool = False) -> tuple[Any, dict[int, TableData]]:
+        """The catalog snapshot and every row; after an upgrade, the revision's own data check too."""
+        from yt_pubsub_handler.extensions import db
+
+        with db.engine.connect() as conn:
+            captured = catalog_snapshot(conn), read_data(conn)
+            if upgraded and self.after_upgrade:
+                self.after_upgrade(conn)
+        return captured
+
+
 def roundtrip(
     revision: str,
     down_revision: str | None,
@@ -126,80 +214,36 @@ def roundtrip(
     from yt_pubsub_handler import migrator
     from yt_pubsub_handler.extensions import db
 
-    def fail(what: str, problems: list[str]) -> None:
-        lines = "\n  ".join(problems[:20])
-        raise RoundTripError(f"revision {revision}: {what}:\n  {lines}")
-
-    def step(action: Callable[..., dict], target: str, what: str) -> None:
-        try:
-            action(revision=target)
-        except migrator.MigrationError as exc:
-            hint = next((h for key, h in HINTS.items() if key in str(exc)), "make it work on tables that have rows")
-            raise RoundTripError(
-                f"revision {revision}: {what} failed on a database seeded with rows: {exc}\nFix the revision: {hint}."
-            ) from exc
-
+    run = _Run(revision, after_upgrade)
+    parent_name = down_revision or "base"
     if down_revision is not None:
-        step(migrator.upgrade, down_revision, f"upgrade to its parent {down_revision}")
+        run.migrate(migrator.upgrade, down_revision, f"upgrade to its parent {down_revision}")
     with db.engine.connect() as conn:
         seeded = seed_empty_tables(conn, rows)
-        snap_p, data_p = catalog_snapshot(conn), read_data(conn)
+    snap_parent, data_parent = run.capture()
 
-    step(migrator.upgrade, revision, "upgrade")
-    with db.engine.connect() as conn:
-        snap_r, data_r = catalog_snapshot(conn), read_data(conn)
-        if after_upgrade:
-            after_upgrade(conn)
-    problems: list[str] = []
-    held: dict[str, set[str]] = {}  # table name at the parent -> its columns the upgraded schema still holds
-    for oid, before in data_p.items():
-        if oid not in data_r:
-            continue  # the table was dropped: its rows cannot survive, and the downgrade check reports the schema
-        after = data_r[oid]
-        pairs = [(a, a) for a in before.columns if a in after.columns]
-        held[before.name] = {before.columns[a] for a, _ in pairs}
-        problems += _compare_rows("after the upgrade", before, after, pairs)
-    if problems:
-        fail("the upgrade lost or changed existing data", problems)
+    run.migrate(migrator.upgrade, revision, "upgrade")
+    snap_upgraded, data_upgraded = run.capture(upgraded=True)
+    problems, held = kept_by_upgrade(data_parent, data_upgraded)
+    run.fail("the upgrade lost or changed existing data", problems)
 
-    step(migrator.downgrade, down_revision or "base", "downgrade")
-    with db.engine.connect() as conn:
-        snap_p2, data_p2 = catalog_snapshot(conn), read_data(conn)
-    diff = diff_snapshots(snap_p, snap_p2)
-    if diff:
-        fail(f"the downgrade does not restore the schema of {down_revision or 'base'} (before -> after)", diff)
-    after_by_name = _by_name(data_p2)
-    not_held: list[str] = []
-    for before in data_p.values():
-        after = after_by_name.get(before.name)
-        if after is None:
-            problems.append(f"after the downgrade: table {before.name} is gone")
-            continue
-        names_after = {n: a for a, n in after.columns.items()}
-        keep = held.get(before.name, set())
-        not_held += sorted(f"{before.name}.{n}" for n in before.columns.values() if n not in keep)
-        pairs = [(a, names_after[n]) for a, n in before.columns.items() if n in keep and n in names_after]
-        problems += _compare_rows("after the downgrade", before, after, pairs)
-    if problems:
-        fail("the downgrade lost or changed data the upgraded schema held", problems)
+    run.migrate(migrator.downgrade, parent_name, "downgrade")
+    snap_back, data_back = run.capture()
+    run.fail(
+        f"the downgrade does not restore the schema of {parent_name} (before -> after)",
+        diff_snapshots(snap_parent, snap_back),
+    )
+    problems, not_held = restored_by_downgrade(data_parent, data_back, held)
+    run.fail("the downgrade lost or changed data the upgraded schema held", problems)
 
-    step(migrator.upgrade, revision, "upgrade after the downgrade")
-    with db.engine.connect() as conn:
-        snap_r2, data_r2 = catalog_snapshot(conn), read_data(conn)
-        if after_upgrade:
-            after_upgrade(conn)
-    diff = diff_snapshots(snap_r, snap_r2)
-    if diff:
-        fail("upgrading again gives a different schema than the first upgrade (first -> second)", diff)
-    second = _by_name(data_r2)
-    for first in data_r.values():
-        again = second.get(first.name)
-        if again is None:
-            problems.append(f"after upgrading again: table {first.name} is gone")
-            continue
-        names_again = {n: a for a, n in again.columns.items()}
-        pairs = [(a, names_again[n]) for a, n in first.columns.items() if n in names_again]
-        problems += _compare_rows("after upgrading again", first, again, pairs)
-    if problems:
-        fail("upgrade, downgrade, upgrade does not give back the data of the first upgrade", problems)
+    run.migrate(migrator.upgrade, revision, "upgrade after the downgrade")
+    snap_again, data_again = run.capture(upgraded=True)
+    run.fail(
+        "upgrading again gives a different schema than the first upgrade (first -> second)",
+        diff_snapshots(snap_upgraded, snap_again),
+    )
+    run.fail(
+        "upgrade, downgrade, upgrade does not give back the data of the first upgrade",
+        same_after_upgrading_again(data_upgraded, data_again),
+    )
     return RoundTripReport(revision, seeded, not_held)
