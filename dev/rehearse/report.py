@@ -69,14 +69,15 @@ class Row:
     projection: str
 
 
-def rows(rehearsal: Rehearsal) -> list[Row]:
+def rows(rehearsal: Rehearsal, message_chars: int = MESSAGE_CHARS) -> list[Row]:
+    """The table's rows; ``message_chars`` cuts long messages (a terminal's width; Markdown wraps, so it is larger)."""
     largest = max(rehearsal.rows)
     found = projections(rehearsal)
     table = []
     for revision, message in rehearsal.revisions():
         at_n = rehearsal.step(revision, largest)
         cells = tuple(_seconds(rehearsal.step(revision, count)) for count in rehearsal.rows)
-        short = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 3] + "..."
+        short = message if len(message) <= message_chars else message[: message_chars - 3] + "..."
         peak = str(at_n.peak_mb) if at_n is not None and at_n.peak_mb is not None else "-"
         commits = str(at_n.commits) if at_n is not None and at_n.commits is not None else "-"
         table.append(
@@ -135,7 +136,7 @@ def format_markdown(rehearsal: Rehearsal, chart: str | None = None) -> str:
         "",
         f"| {' | '.join(header)} |",
         f"|{'|'.join('---:' if i in (2, 4, 5) else '---' for i in range(len(header)))}|",
-        *(f"| {' | '.join(c.replace('|', '/') for c in _cells(row))} |" for row in rows(rehearsal)),
+        *(f"| {' | '.join(c.replace('|', '/') for c in _cells(row))} |" for row in rows(rehearsal, 200)),
         "",
         f"**{verdict(rehearsal)}**",
         "",
