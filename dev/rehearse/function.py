@@ -25,7 +25,7 @@ from dev.emulator.settings import stage_config
 OVERRIDE_STAGE = "rehearsal"
 PROBE = "dev.rehearse.probe.measured"
 WARM_UP_SECONDS = 180.0
-_DURATION = re.compile(r"\bDuration: ([\d.]+) ms")
+_DURATION = re.compile(r"(?:^|\t)Duration: ([\d.]+) ms", re.MULTILINE)  # not Billed Duration, not Init Duration
 _MAX_MEMORY = re.compile(r"\bMax Memory Used: (\d+) MB")
 
 

@@ -92,7 +92,8 @@ class AfterStop:
         )
 
     def describe(self) -> str:
-        parts = [f"at {self.revision or 'base'}" + (" (the last committed revision)" if self.consistent else "")]
+        where = "the last committed revision" if self.revision == self.expected else f"NOT {self.expected or 'base'}"
+        parts = [f"at {self.revision or 'base'} ({where})"]
         listed = "; ".join(f"pid {pid} {state}: {query}" for pid, state, query in self.sessions)
         parts.append(f"{len(self.sessions)} other session(s)" + (f" ({listed})" if listed else ""))
         parts.append(f"{self.advisory_locks} advisory lock(s)")

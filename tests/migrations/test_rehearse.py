@@ -58,6 +58,18 @@ def test_projected_rows_are_rounded_to_two_figures() -> None:
     assert [round_rows(r) for r in (14_734_000, 987, 42.4)] == [15_000_000, 990, 42]
 
 
+def test_an_answer_takes_lambdas_duration_not_the_billed_or_init_one() -> None:
+    import base64
+
+    from dev.emulator.client import Invocation
+
+    report_line = "REPORT RequestId: r\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 1024 MB\t"
+    report_line += "Max Memory Used: 86 MB\tInit Duration: 700.00 ms\t\n"
+    log = base64.b64encode(f"START RequestId: r\nEND RequestId: r\n{report_line}".encode()).decode()
+    answer = Answer.read(Invocation(200, {"x-amz-log-result": log}, b'{"ok": 1}'))
+    assert (answer.ok, answer.result, answer.duration_ms, answer.peak_mb) == (True, {"ok": 1}, 12.34, 86)
+
+
 def _step(revision: str, rows: int, seconds: float, commits: int, **extra) -> Step:
     return Step(revision, f"{revision} message", rows, duration_ms=seconds * 1000, peak_mb=90, commits=commits, **extra)
 
