@@ -20,6 +20,7 @@ It is also the containers' health probe, so the images need nothing beyond Pytho
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,8 +54,18 @@ CONTAINER_RUNTIME_DIR = "/tmp/emulator-runtime"
 HOST = "127.0.0.1"  # on the host: never reachable from the network
 #: The compose service that runs each host-facing service (the emulator's two fronts share a container).
 COMPOSE_SERVICES = {"emulator": "lambda", "api": "lambda", "hub": "hub"}
-#: Variables every sandbox process gets: output unbuffered (logs in order), no bytecode written into the checkout.
+#: Variables every sandbox container process gets: output unbuffered (logs in order), no bytecode written into the
+#: bind-mounted checkout (the image's packages were compiled when it was built).
 PROCESS_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def host_process_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What a sandbox process on the host gets instead: bytecode cached under the harness's own environment
+    (``PYTHONPYCACHEPREFIX``, as the Makefile sets it), never in the checkout, and compiled once, not at each cold
+    start of the emulator's workers (which inherit the prefix)."""
+    prefix = environ.get("PYTHONPYCACHEPREFIX") or str(Path(sys.prefix) / "pycache")
+    return {"PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": prefix}
+
 
 # -- health-check timing (compose `healthcheck:` and the Dockerfile HEALTHCHECK use the same values) -------------
 # Compose marks a service healthy at its first passing probe: a short interval is a faster `make up`.
@@ -228,10 +239,13 @@ def compose_function_environment(project_dir: Path = PROJECT_ROOT) -> dict[str, 
     return function_environment(compose_database_url(), compose_addresses(), project_dir)
 
 
-def emulator_environment(functions: Mapping[str, str]) -> dict[str, str]:
+def emulator_environment(
+    functions: Mapping[str, str], process: Mapping[str, str] = PROCESS_ENVIRONMENT
+) -> dict[str, str]:
     """Variables the emulator process gets on top of the inherited environment, in both modes: ``functions``
-    (passed through to the functions with ``--pass-env``) and :data:`PROCESS_ENVIRONMENT`."""
-    return {**functions, **PROCESS_ENVIRONMENT}
+    (passed through to the functions with ``--pass-env``) and ``process`` (:data:`PROCESS_ENVIRONMENT` in a
+    container, :func:`host_process_environment` on the host)."""
+    return {**functions, **process}
 
 
 def main(argv: list[str] | None = None) -> int:

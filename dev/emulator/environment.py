@@ -33,12 +33,14 @@ from .settings import FunctionConfig
 from .worker import read_message, write_message
 
 WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's init phase limit
+# Lambda's init phase limit. An init that takes longer is not an error on Lambda: it is re-run as part of the first
+# invocation, under the function's timeout (and its log says so, see logframe.init_timeout_line).
+INIT_TIMEOUT_SECONDS = 10.0
 MEMORY_POLL_SECONDS = 0.01
 MAX_LOG_BYTES = 8 * 1024 * 1024  # per invocation, kept in memory and printed on the console
 # Inherited from the emulator because tools need them; everything else comes from the stage, as on Lambda. Not HOME:
 # the developer's home holds ~/.aws, ~/.pgpass, ~/.netrc (see function_environment).
-_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE")
+_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 # What SAM CLI gives a function when no credentials are configured for it (samcli/local/lambdafn/env_vars.py), plus
 # a session token as Lambda's role credentials carry one. A function that calls AWS gets an auth error, never the
 # developer's account.
@@ -172,6 +174,7 @@ class Environment:
         self._resp_r, resp_w = os.pipe()
         options = {"private_tmp_mb": config.ephemeral_storage_mb if private_tmp else None, "prewarm": prewarm}
         argv = [python, WORKER_SCRIPT, str(req_r), str(resp_w), str(project_dir), config.settings_dir]
+        self._spawned = time.monotonic()
         try:
             self.proc = subprocess.Popen(
                 [*argv, json.dumps(options)],
@@ -192,12 +195,18 @@ class Environment:
         return self.proc.poll() is None
 
     def wait_ready(self) -> float:
-        """Block until the worker has imported Zappa's handler; returns the init duration in ms."""
-        message = self._receive(time.monotonic() + INIT_TIMEOUT_SECONDS, memory_limit_mb=None)
+        """Block until the worker has imported Zappa's handler; returns the init duration in ms.
+
+        As on Lambda, an init may take longer than :data:`INIT_TIMEOUT_SECONDS` (then it counts as part of the first
+        invocation): only the function's ``timeout_seconds`` ends it. The environment is stopped then, its log still
+        readable."""
+        limit = max(INIT_TIMEOUT_SECONDS, float(self.config.timeout_seconds))
+        message = self._receive(time.monotonic() + limit, memory_limit_mb=None)
         if message is None:
-            self.kill()
-            raise EnvironmentDied(f"init did not finish within {INIT_TIMEOUT_SECONDS:.0f} seconds")
-        self.init_ms = float(message["init_ms"])
+            self.stop()
+            raise EnvironmentDied(f"init did not finish within {limit:.0f} seconds (the function's timeout)")
+        # From the process start, as Lambda counts it: the interpreter's own start-up is part of the init.
+        self.init_ms = max(float(message["init_ms"]), (time.monotonic() - self._spawned) * 1000)
         self.peak_memory_mb()
         return self.init_ms
 
@@ -260,7 +269,7 @@ class Environment:
         try:
             returncode = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.kill()
+            self.stop()  # not kill(): the caller still reads the log
             returncode = self.proc.returncode
         return _exit_reason(returncode)
 

@@ -42,6 +42,11 @@ def timeout_line(request_id: str, seconds: str) -> bytes:
     return f"{stamp} {request_id} Task timed out after {seconds} seconds\n".encode()
 
 
+def init_timeout_line(limit_ms: float) -> bytes:
+    """What Lambda logs when an init ran past its 10 s limit and was finished within the first invocation."""
+    return f"INIT_REPORT Init Duration: {limit_ms:.2f} ms\tPhase: init\tStatus: timeout\n".encode()
+
+
 def exit_lines(message: str, error_type: str) -> bytes:
     """What Lambda logs when the runtime process ended: the error message, then the error type on its own line."""
     return f"{message}\n{error_type}\n".encode()

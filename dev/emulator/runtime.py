@@ -33,7 +33,7 @@ from typing import Any
 
 from . import logframe
 from .changes import ChangeDetector, ScanDetector
-from .environment import Environment, EnvironmentDied, function_environment
+from .environment import INIT_TIMEOUT_SECONDS, Environment, EnvironmentDied, function_environment
 from .errors import MAX_SYNC_PAYLOAD
 from .interpreter import Interpreter, runtime_mismatch
 from .memory import MemoryProbe, proc_peak_mb
@@ -441,6 +441,8 @@ class Runtime:
         cold = env.invocations == 0
         offset = env.start_invocation()
         init_output = env.read_log()[:offset] if cold else b""
+        if cold and (env.init_ms or 0.0) > INIT_TIMEOUT_SECONDS * 1000:
+            init_output += logframe.init_timeout_line(INIT_TIMEOUT_SECONDS * 1000)
         started = time.monotonic()
         message = invocation_message(config, payload, result.request_id, client_context)
         reply, fault = exchange(env, message, started + config.timeout_seconds)

@@ -144,12 +144,13 @@ class Embedded:
         settings = self.settings
         if not running["emulator"]:
             functions = self.function_environment()
-            env = {**os.environ, **services.emulator_environment(functions)}
+            env = {**os.environ, **services.emulator_environment(functions, services.host_process_environment())}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)  # it would keep the workers from caching what they compile
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.project_dir), env.get("PYTHONPATH")]))
             self.emulator.start(self.emulator_command(sorted(functions)), env, settings.project_dir)
         if not running["hub"]:
             argv = services.hub_command(services.HOST, settings.ports.hub, sys.executable)
-            self.hub.start(argv, {**os.environ, **services.PROCESS_ENVIRONMENT}, services.PROJECT_ROOT)
+            self.hub.start(argv, {**os.environ, **services.host_process_environment()}, services.PROJECT_ROOT)
         self.hub.wait_healthy(services.hub_health_url(services.HOST, settings.ports.hub), HUB_START_TIMEOUT)
         self.emulator.wait_healthy(
             services.emulator_health_url(services.HOST, settings.ports.emulator), EMULATOR_START_TIMEOUT

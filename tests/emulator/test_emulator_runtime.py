@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from emulator_harness import Emulator
 
 INIT = re.compile(r"Init Duration: \d+\.\d\d ms")
+INIT_MS = re.compile(r"REPORT RequestId.*Init Duration: (\d+\.\d\d) ms")
 IDLE_ONE = {"busy": 0, "warm": 1, "starting": 0}
 
 
@@ -175,6 +178,38 @@ def test_memory_limit_without_proc_is_checked_when_the_function_returns(emulator
     assert following["Body"] == 10 * 1024 * 1024
     assert "Init Duration" in following["Log"]
     assert int(re.search(r"Max Memory Used: (\d+) MB", following["Log"]).group(1)) < 256, following["Log"]
+
+
+def _slow_starting_python(directory: Path, seconds: float) -> str:
+    """An interpreter whose worker processes spend ``seconds`` before Python starts (a cold pycache on a busy
+    machine, in effect): the emulator's probe of it is not slowed, only the execution environments' init."""
+    wrapper = directory / "slow-python"
+    wrapper.write_text(f'#!/bin/sh\ncase "$1" in */worker.py) sleep {seconds} ;; esac\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_init_longer_than_ten_seconds_finishes_within_the_first_invocation(emulator_factory, tmp_path: Path) -> None:
+    """Lambda's init limit is 10 s; an init that takes longer is re-run within the first invocation, under the
+    function's timeout (60 s in ``small``), and its log says so. It is never an emulator failure."""
+    emulator: Emulator = emulator_factory("--python", _slow_starting_python(tmp_path, 10.5))
+    response = emulator.invoke("fns.echo", stage="small")
+
+    assert "FunctionError" not in response, response["Log"]
+    assert "INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout\nSTART RequestId" in response["Log"]
+    assert float(INIT_MS.search(response["Log"]).group(1)) > 10000, response["Log"]
+
+
+def test_init_longer_than_the_function_timeout_is_a_runtime_error(emulator_factory, tmp_path: Path) -> None:
+    """``base`` allows 5 s, so the init gets Lambda's 10 s and no more: the caller gets a function error naming the
+    limit (never the emulator's HTTP 500), and the next invocation starts a new environment."""
+    emulator: Emulator = emulator_factory("--python", _slow_starting_python(tmp_path, 10.5))
+    response = emulator.invoke("fns.echo", stage="base")
+
+    assert response["FunctionError"] == "Unhandled", response
+    assert response["Body"]["errorType"] == "Runtime.ExitError"
+    assert "init did not finish within 10 seconds" in response["Body"]["errorMessage"]
+    assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 0, "starting": 0}
 
 
 @pytest.mark.parametrize(

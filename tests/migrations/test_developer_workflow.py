@@ -20,7 +20,6 @@ the same on a checkout where the team has added its own columns, tables, indexes
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -39,7 +38,7 @@ from snapshot import catalog_snapshot, diff_snapshots
 from test_pytest_alembic import downgrade_leaves_no_trace
 
 from dev import migration_history, migration_lint
-from dev.invoke import invoke
+from dev.emulator.client import LambdaClient, zappa_command
 from dev.postgres import create_database, drop_database, free_port
 from dev.sandbox.commands import autogenerate_revision
 
@@ -281,11 +280,11 @@ def squawk(space: Workspace) -> migration_lint.LintResult:
 
 
 def _invoke(port: int, function: str, **payload) -> dict:
-    body = json.dumps({"command": f"run.{function}", **payload}).encode()
-    status, headers, answer = invoke(f"http://127.0.0.1:{port}", FUNCTION_NAME, body, "RequestResponse", 120)
-    headers = {k.lower(): v for k, v in headers.items()}
-    assert status == 200 and "x-amz-function-error" not in headers, f"{function}: {answer.decode(errors='replace')}"
-    return json.loads(answer)
+    answer = LambdaClient(f"http://127.0.0.1:{port}", timeout=120).invoke(
+        FUNCTION_NAME, zappa_command(f"run.{function}", payload)
+    )
+    assert answer.ok, f"{function}: {answer.describe()}"
+    return answer.json()
 
 
 def through_lambda(space: Workspace, make_app, tmp_path: Path, revision: str) -> None:

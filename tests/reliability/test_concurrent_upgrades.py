@@ -90,7 +90,11 @@ def test_concurrent_upgrades_apply_every_revision_exactly_once(
             outcomes = [future.result() for future in futures]
 
         failures = [o["error"] for o in outcomes if not o["ok"]]
-        assert not failures, f"round {round_number}: {len(failures)} caller(s) failed:\n" + "\n---\n".join(failures)
+        assert not failures, (
+            f"round {round_number}: {len(failures)} caller(s) failed:\n"
+            + "\n---\n".join(failures)
+            + f"\n--- the emulator's console (end) ---\n{emulator.console()[-4000:]}"
+        )
 
         applied = [step["revision"] for o in outcomes for step in o["result"]["steps"]]
         assert Counter(applied) == Counter(expected), f"round {round_number}: each revision once, got {applied}"

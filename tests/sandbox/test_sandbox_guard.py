@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -63,13 +64,17 @@ def test_not_a_postgres_url_is_an_error():
         check_database_url("mysql://u@127.0.0.1/db", environ={})
 
 
+BYTECODE_VARIABLES = ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+
+
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dev.guard", *args],
         capture_output=True,
         text=True,
         cwd=services.PROJECT_ROOT,
-        env=env,
+        # Where bytecode goes (the Makefile's prefix): a bare environment would write __pycache__ into the checkout.
+        env={**{k: v for k, v in os.environ.items() if k in BYTECODE_VARIABLES}, **env},
         timeout=30,
     )
 
