@@ -104,13 +104,19 @@ class Function:
         """One call that loads the app, so a cold start is not counted against a revision. On Lambda the first
         invocation after a deploy is cold (its REPORT shows it); a short timeout may cut a cold start, then the call
         is made again, until ``WARM_UP_SECONDS``."""
-        deadline = time.monotonic() + WARM_UP_SECONDS
+        started = time.monotonic()
+        attempts = 0
         while True:
             answer = self.invoke("run.run_alembic_current")
+            attempts += 1
             if answer.ok:
                 return
-            if not answer.killed or time.monotonic() > deadline:
-                raise RuntimeError(f"the function does not answer run.run_alembic_current: {answer.error_message}")
+            waited = time.monotonic() - started
+            if not answer.killed or waited > WARM_UP_SECONDS:
+                raise RuntimeError(
+                    f"the function does not answer run.run_alembic_current ({attempts} attempt(s) in {waited:.0f} s, "
+                    f"the last one's Duration {answer.duration_ms or 0:.0f} ms): {answer.error_message}"
+                )
 
 
 def _settings_with_override(settings: Path, limits: Limits, work_dir: Path) -> Path:
