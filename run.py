@@ -8,6 +8,10 @@ handler calls ``fn(event, context)`` with the invoke payload as ``event``; optio
 
 Both parameters are required on purpose: Zappa retries a function with fewer arguments on *any* TypeError,
 so optional parameters would run a failing body three times.
+
+The migration functions pass the time the invocation has left (``context.get_remaining_time_in_millis()``: Zappa
+does not put ``timeout_seconds`` in the environment) to the migrator, which ends every statement a margin before
+Lambda would kill it, so a hung step reports which revision and why (``yt_pubsub_handler/migration_deadline.py``).
 """
 
 from __future__ import annotations
@@ -40,16 +44,23 @@ def _options(event: Any) -> dict:
     return options
 
 
+def _time_left(context: Any) -> float | None:
+    """Seconds this invocation has left, from Lambda's context; None without one (the MIGRATION_TIME_LIMIT setting
+    then applies)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
 def run_alembic_upgrade(event: Any, context: Any) -> dict:
     """Upgrade the schema (default: to head)."""
     with app.app_context():
-        return migrator.upgrade(**_options(event))
+        return migrator.upgrade(**_options(event), time_left=_time_left(context))
 
 
 def run_alembic_downgrade(event: Any, context: Any) -> dict:
     """Downgrade the schema (default: one revision)."""
     with app.app_context():
-        return migrator.downgrade(**_options(event))
+        return migrator.downgrade(**_options(event), time_left=_time_left(context))
 
 
 def run_alembic_current(event: Any, context: Any) -> dict:

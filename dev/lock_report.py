@@ -240,7 +240,8 @@ class StepReport:
         return frozenset((h.table, h.mode) for h in self.holds)
 
 
-def _existing_tables(conn: Connection) -> dict[int, str]:
+def existing_tables(conn: Connection) -> dict[int, str]:
+    """OID -> name of the tables a revision finds: the ones whose blocking locks count (see LockRecorder)."""
     sql = "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     sql += " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> ALL(:excluded)"
     return dict(conn.execute(sa.text(sql), {"excluded": list(EXCLUDED_TABLES)}).all())
@@ -276,7 +277,7 @@ def measure_revisions(
                     # A production table has been vacuumed and analysed; a freshly loaded one would make the
                     # first scan pay for hint bits and planner guesses.
                     conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
-                tables = _existing_tables(conn)
+                tables = existing_tables(conn)
             if echo:
                 echo(f"{direction} {revision} ({message}) ...")
             started = time.perf_counter()

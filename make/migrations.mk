@@ -10,7 +10,12 @@ MIGRATIONS_DIR ?=
 _MIGRATIONS_ENV := $(if $(MIGRATIONS_DIR),MIGRATIONS_DIR=$(abspath $(MIGRATIONS_DIR)))
 _MIGRATIONS_ARG := $(if $(MIGRATIONS_DIR),--migrations-dir $(abspath $(MIGRATIONS_DIR)))
 
-.PHONY: check-migrations migration-lint migration-sql lock-report migration-history
+# `make rehearse STAGE=production ROWS=1000000`: STAGE names whose limits apply (production unless given here).
+REHEARSE_STAGE := $(if $(filter command line environment,$(origin STAGE)),$(STAGE),production)
+POINTS ?= 3
+TIMEOUT ?=
+
+.PHONY: check-migrations migration-lint migration-sql lock-report migration-history rehearse
 
 check-migrations: $(STAMP) ## Prove the migrations: pytest-alembic, data round-trip per revision, bad fixtures, squawk lint
 	$(_MIGRATIONS_ENV) $(PY) -m pytest tests/migrations -q $(PYTEST_ARGS)
@@ -25,6 +30,9 @@ migration-sql: $(STAMP) ## Write each revision's offline SQL to build/migration-
 
 lock-report: $(STAMP) ## Measure blocking locks per revision on ROWS rows (default 1000000; fails over BUDGET_MS=100)
 	$(PY) -m dev.lock_report --rows $(ROWS) --budget-ms $(BUDGET_MS) $(_MIGRATIONS_ARG)
+
+rehearse: $(STAMP) ## Will each revision fit STAGE's Lambda (default production) at ROWS rows? Table, projection, chart (TIMEOUT=s: a kill)
+	$(PY) -m dev.rehearse --stage $(REHEARSE_STAGE) --rows $(ROWS) --points $(POINTS) $(if $(TIMEOUT),--timeout-seconds $(TIMEOUT)) $(_MIGRATIONS_ARG)
 
 migration-history: $(STAMP) ## Regenerate README.md's migration history table from migrations/versions (make new-migration does it)
 	$(PY) -m dev.migration_history

@@ -8,9 +8,14 @@ Local changes from the generated file, each for a reason:
   database at the last good revision, and ``autocommit_block()`` (CREATE INDEX CONCURRENTLY) works.
 - ``config.attributes["configure_args"]``: extra ``context.configure`` arguments from the caller (the migration
   helpers pass ``on_version_apply`` to time each step).
+- ``config.attributes["migration_deadline"]``: when the caller knows when its invocation ends (Lambda), every
+  statement of the migration gets a statement_timeout and a lock_timeout a margin before that
+  (``yt_pubsub_handler/migration_deadline.py``): a hung step ends in an error that names the revision, not in
+  Lambda's "Task timed out".
 """
 
 import logging
+from contextlib import nullcontext
 from logging.config import fileConfig
 
 from alembic import context
@@ -77,12 +82,16 @@ def run_migrations_online():
 
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=get_metadata(), **args)
-        with context.begin_transaction():
-            context.run_migrations()
+        run_on(connection, args)
         return
 
     with get_engine().connect() as connection:
+        run_on(connection, args)
+
+
+def run_on(connection, args):
+    deadline = config.attributes.get("migration_deadline")
+    with deadline.applied(connection) if deadline is not None else nullcontext():
         context.configure(connection=connection, target_metadata=get_metadata(), **args)
         with context.begin_transaction():
             context.run_migrations()

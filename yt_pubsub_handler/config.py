@@ -80,6 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_CONNECT_TIMEOUT", 5, _positive_int, "seconds a database connection attempt may take"),
     Setting("MIGRATIONS_DIR", MIGRATIONS_DIR, _directory, "the Alembic directory (`migrations/` next to the package)"),
     Setting("MIGRATION_LOCK_TIMEOUT", 60.0, _positive_float, "seconds a migration waits for another one to finish"),
+    Setting(
+        "MIGRATION_TIME_LIMIT",
+        None,
+        _positive_float,
+        "seconds a migration may take when Lambda's context does not say (the stage's timeout_seconds); its "
+        "statements get statement_timeout/lock_timeout a margin before it (migration_deadline.py); unset: no limit",
+    ),
     Setting("WEBSUB_HUB_URL", "https://pubsubhubbub.appspot.com/subscribe", _text, "the hub subscriptions are sent to"),
     Setting("WEBSUB_CALLBACK_URL", None, _text, "public base URL of `/websub`; the channel id is appended"),
     Setting("WEBSUB_SECRET", None, _secret, "master secret; per-topic `hub.secret`s are derived from it"),

@@ -15,6 +15,10 @@ tests and by the harness. What this module adds, and why:
   ``BadRevisionError`` raised before anything runs, and a revision that raises is ``MigrationFailed``;
 - ``upgrade`` never goes down and ``downgrade`` never goes up: Alembic silently does nothing when asked to
   "upgrade" to an older revision, which reads like success;
+- a migration that knows when its invocation ends (Lambda's context, passed by ``run.py`` as ``time_left``; else the
+  ``MIGRATION_TIME_LIMIT`` setting) gives every statement a statement_timeout and a lock_timeout a margin before
+  that (:mod:`.migration_deadline`): a step stuck behind a lock, or a database that stops answering, ends in a
+  ``MigrationTimedOut`` that names the revision and what to do, before Lambda's kill could say only "timed out";
 - a call with nothing to do answers from the revision map and the version table, without loading ``env.py``:
   a warm Lambda asked to upgrade at head stays cheap;
 - Alembic's ``fileConfig`` is skipped when the caller already configured logging (Zappa's handler has), so log
@@ -46,6 +50,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
+from .migration_deadline import MigrationDeadline, NoTimeLeft
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,11 @@ class MigrationFailed(MigrationError):
     """A revision raised; earlier revisions of the same run are committed and stay applied."""
 
 
+class MigrationTimedOut(MigrationFailed):
+    """A revision was stopped before the end of the invocation: a lock wait or a statement reached its timeout, the
+    database stopped answering, or no time was left for the next statement. The message says which."""
+
+
 class ModelDriftError(MigrationError):
     """The models and the migrated schema differ: a revision is missing."""
 
@@ -94,22 +104,24 @@ class ModelDriftError(MigrationError):
 # -- public API ------------------------------------------------------------------------------------------------
 
 
-def upgrade(revision: str = "head", sql: bool = False) -> dict:
+def upgrade(revision: str = "head", sql: bool = False, time_left: float | None = None) -> dict:
     """Upgrade to ``revision``: ``head`` (default), an id or prefix, ``+N``, ``<id>+N``.
 
     ``sql=True`` returns the SQL instead of running it, from the database's revision, or from ``FROM`` when
     ``revision`` is a ``FROM:TO`` range. A target below the current revision is refused (``downgrade`` goes there).
+    ``time_left``: seconds until the caller is cut off (Lambda: ``context.get_remaining_time_in_millis() / 1000``);
+    statements end a margin before that (:mod:`.migration_deadline`). None: the ``MIGRATION_TIME_LIMIT`` setting.
     """
-    return _migrate("upgrade", revision, sql)
+    return _migrate("upgrade", revision, sql, time_left)
 
 
-def downgrade(revision: str = "-1", sql: bool = False) -> dict:
+def downgrade(revision: str = "-1", sql: bool = False, time_left: float | None = None) -> dict:
     """Downgrade one step (default), ``-N`` steps, or to an id, prefix or ``base``.
 
-    ``sql=True`` as for ``upgrade``. At base, a relative downgrade has nothing to do; a target above the current
-    revision is refused (``upgrade`` goes there).
+    ``sql=True`` and ``time_left`` as for ``upgrade``. At base, a relative downgrade has nothing to do; a target
+    above the current revision is refused (``upgrade`` goes there).
     """
-    return _migrate("downgrade", revision, sql)
+    return _migrate("downgrade", revision, sql, time_left)
 
 
 def current() -> dict:
@@ -174,20 +186,25 @@ def check() -> dict:
 # -- one migration: resolve, plan, lock, run -------------------------------------------------------------------
 
 
-def _migrate(action: str, revision: str, sql: bool) -> dict:
+def _migrate(action: str, revision: str, sql: bool, time_left: float | None = None) -> dict:
     start, destination = _split_range(revision, sql)
     script = _script()
     if sql:
         return _render_sql(action, script, start, destination)
     _head(script)  # the helpers manage one line of history: two heads must be merged before anything runs
+    deadline = MigrationDeadline.starting_now(
+        time_left if time_left is not None else current_app.config["MIGRATION_TIME_LIMIT"]
+    )
     timeout = current_app.config["MIGRATION_LOCK_TIMEOUT"]
+    if deadline is not None:  # waiting for another migration must leave time for this one
+        timeout = max(0.0, min(timeout, deadline.for_statements()))
     with _connection() as raw, _migration_lock(raw, timeout) as conn:
         at = _database_revision(conn, script)
         plan = _steps(script, action, destination, at)
         if not plan:  # don't load env.py and open another connection just to learn there is nothing to do
             return _nothing_to_do(action, at)
         target = _end_of(action, plan)
-        steps, total = _run_alembic(action, _config(), destination, plan)
+        steps, total = _run_alembic(action, _config(), destination, plan, deadline=deadline)
     result = {"action": action, "from_revision": at, "to_revision": target, "steps": steps, "total_ms": total}
     log.info("%s %s -> %s in %.1f ms (%d steps)", action, at, target, total, len(steps))
     return result
@@ -333,11 +350,18 @@ def _nothing_to_do(action: str, at: str | None) -> dict:
 
 
 def _run_alembic(
-    action: str, config: Config, revision: str, plan: list[Script], sql: bool = False
+    action: str,
+    config: Config,
+    revision: str,
+    plan: list[Script],
+    sql: bool = False,
+    deadline: MigrationDeadline | None = None,
 ) -> tuple[list[dict], float]:
-    """``alembic.command.<action>``, timed per step; a raise becomes ``MigrationFailed`` naming the revision."""
+    """``alembic.command.<action>``, timed per step; a raise becomes ``MigrationFailed`` naming the revision
+    (``MigrationTimedOut`` when the deadline stopped it)."""
     recorder = _StepRecorder()
     config.attributes["configure_args"] = {"on_version_apply": recorder}
+    config.attributes["migration_deadline"] = deadline
     started = time.perf_counter()
     try:
         getattr(command, action)(config, revision, sql=sql)
@@ -349,11 +373,48 @@ def _run_alembic(
             raise MigrationFailed(f"{what} Nothing ran on the database (SQL mode). Fix the revision, retry.") from exc
         with _connection() as conn:
             now_at = _one(_current(conn))
-        raise MigrationFailed(
-            f"{what} The database is at {now_at or 'base'} (every earlier revision of this run is committed). "
-            "Fix the revision and run it again."
-        ) from exc
+        where = f"The database is at {now_at or 'base'} (every earlier revision of this run is committed)."
+        timed_out = _timed_out(exc, deadline)
+        if timed_out is not None:
+            raise MigrationTimedOut(f"{action} of revision {failed} stopped: {timed_out} {where}") from exc
+        raise MigrationFailed(f"{what} {where} Fix the revision and run it again.") from exc
     return recorder.steps, round((time.perf_counter() - started) * 1000, 1)
+
+
+_AGAIN = (
+    "A revision that commits as it goes (batches in an autocommit block, each statement idempotent) continues "
+    "where it stopped when invoked again; one that runs as a single transaction was rolled back whole and needs "
+    "more time than one invocation has: split it, or batch it (see `make rehearse`)."
+)
+
+
+def _timed_out(exc: BaseException, deadline: MigrationDeadline | None) -> str | None:
+    """What stopped the revision and what to do, when it was a timeout (the deadline's, or one a revision set)."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, NoTimeLeft | DBAPIError):
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(seen, NoTimeLeft):
+        return f"{seen}, so the revision stopped between two statements, before Lambda's timeout. {_AGAIN}"
+    if deadline is not None and deadline.abandoned is not None:
+        gone = deadline.abandoned
+        return (
+            f"the database stopped answering: `{gone.statement}` ran {gone.seconds:.0f} s and its server did not end "
+            "it at its statement_timeout, so the connection was given up before Lambda's timeout. Check the server "
+            "(is it up, overloaded, out of disk? pg_stat_activity, its log); once it answers, invoke again."
+        )
+    code = getattr(getattr(seen, "orig", None), "pgcode", None)
+    if code == "55P03":  # lock_not_available: lock_timeout
+        return (
+            "a statement waited too long for a lock (lock_timeout): another session holds a lock on a table the "
+            "revision changes (a long transaction, or one left idle in transaction). Find it in pg_locks / "
+            "pg_stat_activity, let it finish or end it (pg_terminate_backend), then invoke again."
+        )
+    if code == "57014" and "statement timeout" in str(seen):
+        return (
+            "a statement ran into its statement_timeout, set to end it before Lambda's timeout (or tighter by the "
+            f"revision). The server may be overloaded, or the step needs more time than one invocation. {_AGAIN}"
+        )
+    return None
 
 
 class _StepRecorder:

@@ -6,6 +6,7 @@
                            [--python PATH] [--tmp auto|private|tmpdir] [--watch auto|watch|scan]
                            [--warm-containers eager|lazy]
                            [--package-dir DIR] [--runtime-dir DIR] [--memory-probe auto|proc|rusage]
+                           [--limits-from STAGE]
     python -m dev.emulator init-stage --extends dev [--stage local] [--print] ...   (see init_stage.py)
 
 ``--package-dir`` serves an unpacked ``zappa package`` zip instead of the project's files: the code, and the
@@ -54,6 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project-dir", type=Path, default=Path("."), help="the Zappa project (default: .)")
     parser.add_argument("--settings", type=Path, default=Path("zappa_settings.json"), help="relative to the project")
     parser.add_argument("--stage", default="local", help="stage served by the API Gateway front (default: local)")
+    parser.add_argument(
+        "--limits-from",
+        metavar="STAGE",
+        help="every function gets this stage's timeout_seconds and memory_size (e.g. production), the rest of its "
+        "settings stay its own: rehearse a remote stage's limits on a local one (make rehearse)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=9000, help="Lambda Invoke API port (default: 9000)")
     api = parser.add_mutually_exclusive_group()
@@ -174,6 +181,7 @@ def load_registry(
             runtime_dir,
             package_dir=args.package_dir.resolve() if args.package_dir else None,
             python=python,
+            limits_from=args.limits_from,
         )
     except SettingsError as exc:
         raise StartupError(str(exc)) from None
@@ -230,6 +238,8 @@ def banner(
         lines.append(
             f"  serving the package {registry.package_dir} (stage {registry.package_stage}, its zappa_settings.py)"
         )
+    if registry.limits_from is not None:
+        lines.append(f"  limits from stage {registry.limits_from}: every function gets its timeout and memory")
     for config in registry.functions():
         remote = " (remote_env not loaded: use --pass-env)" if config.had_remote_env else ""
         lines.append(

@@ -19,7 +19,7 @@ from pathlib import Path
 from dev.guard import RemoteDatabaseError, check_variables
 
 from .changes import ShippedFiles
-from .settings import FunctionConfig, SettingsError, load_stages, package_settings
+from .settings import FunctionConfig, SettingsError, load_stages, package_settings, with_limits_from
 
 __all__ = ["FunctionConfig", "Registry", "split_function_name"]
 
@@ -56,9 +56,12 @@ class Registry:
         runtime_dir: Path,
         package_dir: Path | None = None,
         python: str | None = None,
+        limits_from: str | None = None,
     ) -> None:
         """``runtime_dir`` receives each stage's ``zappa_settings.py`` (outside the project: :mod:`.scratch`);
-        ``python`` renders them (the functions' interpreter, so the project's own Zappa does it)."""
+        ``python`` renders them (the functions' interpreter, so the project's own Zappa does it); ``limits_from``
+        names the stage whose ``timeout_seconds`` and ``memory_size`` every function gets
+        (:func:`.settings.with_limits_from`), re-applied whenever the settings file is re-read."""
         self.source_dir = project_dir.resolve()
         self.package_dir = package_dir.resolve() if package_dir is not None else None
         # The task root: what the functions run (cwd, LAMBDA_TASK_ROOT, sys.path, the watched code).
@@ -67,6 +70,7 @@ class Registry:
         self.runtime_dir = runtime_dir.resolve()
         self.python = python
         self.pass_env = dict(pass_env)
+        self.limits_from = limits_from
         self.package_stage: str | None = None
         if self.package_dir is not None:
             self.package_stage = package_settings(self.package_dir)["API_STAGE"]
@@ -93,6 +97,8 @@ class Registry:
                 python=self.python,
                 package_dir=self.package_dir,
             )
+            if self.limits_from is not None:
+                stages = with_limits_from(stages, self.limits_from)
             if self.package_dir is not None:
                 stages = self._package_stages(stages)
             configs = list(stages.values())

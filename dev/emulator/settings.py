@@ -31,6 +31,7 @@ runtime directory outside the package, and Zappa is imported from the package it
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -144,6 +145,23 @@ def stage_config(
             f"stage {stage!r} is not in the settings file {settings_file} (stages: {', '.join(sorted(configs))})"
         )
     return configs[stage]
+
+
+def with_limits_from(configs: dict[str, FunctionConfig], stage: str) -> dict[str, FunctionConfig]:
+    """Every stage of ``configs`` with the ``timeout_seconds`` and ``memory_size`` of ``stage``.
+
+    Why: a stage that can run here (``local``: loopback endpoints, local variables) rehearses a stage that cannot
+    (``production``: its database and ``remote_env`` are elsewhere) under the limits that stage will enforce
+    (``python -m dev.emulator --limits-from production``, ``make rehearse``). Only the two limits move; names,
+    variables and everything else stay the served stage's own.
+    """
+    if stage not in configs:
+        raise SettingsError(
+            f"--limits-from {stage}: no such stage in the settings file (stages: {', '.join(sorted(configs))})"
+        )
+    source = configs[stage]
+    limits = {"timeout_seconds": source.timeout_seconds, "memory_size": source.memory_size}
+    return {name: dataclasses.replace(config, **limits) for name, config in configs.items()}
 
 
 def package_settings(package_dir: Path) -> dict[str, Any]:

@@ -39,3 +39,17 @@ def test_workflow_runs_the_kit_and_uploads_the_sql() -> None:
     targets = (ROOT / "make" / "migrations.mk").read_text()
     for target in ("check-migrations:", "migration-sql:", "lock-report:"):
         assert target in targets
+
+
+def test_workflow_attaches_the_rehearsal_table_and_chart() -> None:
+    import yaml
+
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["rehearse"]
+    assert job["services"]["postgres"]["image"].startswith("postgres:")
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert any(r.startswith("make rehearse STAGE=production ROWS=") for r in runs), runs
+    assert any("build/rehearse/rehearse.md" in r and "GITHUB_STEP_SUMMARY" in r for r in runs), runs
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"].startswith("build/rehearse")
+    assert upload["if"] == "always()"
+    assert "rehearse:" in (ROOT / "make" / "migrations.mk").read_text()

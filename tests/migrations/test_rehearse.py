@@ -1,0 +1,190 @@
+"""``make rehearse``: per-revision figures through Lambda under a stage's limits, projections, the verdict, the chart.
+
+The full run uses a fixture history of its own (``histories/rehearse``, see its README), never the shipped one; the
+projection and the verdict are checked on figures given here, so they are exact, not timing luck.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fixture_history import REPO_ROOT, assemble, chain_of
+
+from dev.lock_report import LockHold
+from dev.rehearse import __main__ as cli
+from dev.rehearse import chart, report
+from dev.rehearse.function import Answer, Limits
+from dev.rehearse.projection import Projection, round_rows, usable_seconds
+from dev.rehearse.rehearsal import AfterStop, Rehearsal, Step, row_counts
+
+HISTORY = Path(__file__).resolve().parent / "histories" / "rehearse" / "versions"
+CREATE, ADD_COLUMN, BACKFILL = chain_of(HISTORY.parent)
+PRODUCTION = Limits("production", 300, 1024)
+
+# -- row counts, projections, the verdict: figures given, results exact ---------------------------------------------
+
+
+def test_row_counts_span_a_decade_up_to_n() -> None:
+    assert row_counts(1_000_000) == [100_000, 316_228, 1_000_000]
+    assert row_counts(1_000_000, points=2) == [100_000, 1_000_000]
+    assert row_counts(500, points=1) == [500]
+    assert row_counts(3) == [1, 3]  # collapsed, never below one row
+    with pytest.raises(ValueError):
+        row_counts(0)
+
+
+def test_a_growing_revision_is_projected_to_where_it_reaches_the_timeout() -> None:
+    projection = Projection(((100_000, 1.0), (1_000_000, 10.0)), 300, 1_000_000)
+    assert projection.budget == usable_seconds(300) == 270
+    assert projection.crossing == pytest.approx(27_000_000)
+    assert projection.describe() == "fits; will exceed the 300 s timeout at about 27,000,000 rows"
+
+
+def test_a_flat_revision_fits_whatever_the_rows() -> None:
+    noisy = Projection(((100_000, 0.050), (316_228, 0.061), (1_000_000, 0.049)), 300, 1_000_000)
+    assert noisy.crossing is None
+    assert noisy.describe() == "fits: does not grow with rows"
+
+
+def test_a_revision_past_the_budget_or_killed_exceeds() -> None:
+    assert Projection(((1000, 280.0),), 300, 1000).describe().startswith("exceeds the 300 s timeout: past the 270 s")
+    killed = Projection(((1000, 5.0),), 300, 10_000, exceeded_at=10_000)
+    assert killed.describe() == "exceeds the 300 s timeout: one invocation did not finish it at 10,000 rows"
+
+
+def test_projected_rows_are_rounded_to_two_figures() -> None:
+    assert [round_rows(r) for r in (14_734_000, 987, 42.4)] == [15_000_000, 990, 42]
+
+
+def test_an_answer_takes_lambdas_duration_not_the_billed_or_init_one() -> None:
+    import base64
+
+    from dev.emulator.client import Invocation
+
+    report_line = "REPORT RequestId: r\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 1024 MB\t"
+    report_line += "Max Memory Used: 86 MB\tInit Duration: 700.00 ms\t\n"
+    log = base64.b64encode(f"START RequestId: r\nEND RequestId: r\n{report_line}".encode()).decode()
+    answer = Answer.read(Invocation(200, {"x-amz-log-result": log}, b'{"ok": 1}'))
+    assert (answer.ok, answer.result, answer.duration_ms, answer.peak_mb) == (True, {"ok": 1}, 12.34, 86)
+
+
+def _step(revision: str, rows: int, seconds: float, commits: int, **extra) -> Step:
+    return Step(revision, f"{revision} message", rows, duration_ms=seconds * 1000, peak_mb=90, commits=commits, **extra)
+
+
+def _killed(seconds: float) -> Answer:
+    return Answer(False, None, "Sandbox.Timedout", "Task timed out", seconds * 1000, 90)
+
+
+def _finished(seconds: float) -> Answer:
+    return Answer(True, {}, None, None, seconds * 1000, 90)
+
+
+def test_the_verdict_groups_what_fits_and_names_the_resumable_job() -> None:
+    rehearsal = Rehearsal(PRODUCTION, [1000, 10_000])
+    rehearsal.steps = [
+        _step("a1", 1000, 20, 1),
+        _step("b2", 1000, 30, 1),
+        _step("c3", 1000, 1, 5),
+        _step("a1", 10_000, 200, 1),
+        _step("b2", 10_000, 150, 1),
+        Step("c3", "c3 message", 10_000, commits=50, stopped=_killed(300), resumes=[_finished(9)]),
+    ]
+    text = report.verdict(rehearsal)
+    assert text.startswith("Verdict for production (300 s, 1024 MB) at 10,000 rows:")
+    assert "c3 needs more than one invocation: it resumed where it stopped, so run it as a resumable batched job" in (
+        text
+    )
+    assert "run the others as 2 separate invocations: a1 (200 s); b2 (150 s)" in text
+    assert report.projections(rehearsal)["c3"].exceeded_at == 10_000
+
+
+def test_the_verdict_says_when_everything_fits_and_what_reaches_the_timeout_first() -> None:
+    rehearsal = Rehearsal(PRODUCTION, [1000, 10_000])
+    rehearsal.steps = [
+        _step("a1", 1000, 0.05, 1),
+        _step("b2", 1000, 1.0, 12),
+        _step("a1", 10_000, 0.05, 1),
+        _step("b2", 10_000, 10.0, 102),
+    ]
+    text = report.verdict(rehearsal)
+    assert "all 2 revisions fit in one invocation (10.1 s of 300 s, peak 90 of 1024 MB)" in text
+    assert "the first to reach the timeout as tables grow is b2, at about 270,000 rows" in text
+    assert "it commits per batch, so beyond that run it as a resumable batched job" in text
+
+
+def test_a_revision_that_cannot_resume_must_be_split() -> None:
+    rehearsal = Rehearsal(PRODUCTION, [1000, 10_000])
+    rehearsal.steps = [
+        _step("a1", 1000, 100, 1),
+        Step("a1", "a1 message", 10_000, commits=1, stopped=_killed(300), resumes=[_killed(300)] * 3),
+    ]
+    assert "a1 cannot finish in one invocation and is not resumable: split it" in report.verdict(rehearsal)
+
+
+def test_a_stopped_invocation_is_reported_with_the_state_it_left() -> None:
+    rehearsal = Rehearsal(Limits("production", 2, 1024, overridden=True), [500])
+    after = AfterStop(True, "r1", "r1", (), 0, (), (), ())
+    rehearsal.steps = [Step("r2", "r2 message", 500, stopped=_killed(2), after_stop=after, resumes=[_finished(0.08)])]
+    (line,) = report.stop_lines(rehearsal)
+    assert line.startswith("r2 at 500 rows: killed by Lambda's timeout after 2.00 s; the database then (consistent)")
+    assert "at r1 (the last committed revision), 0 other session(s), 0 advisory lock(s)" in line
+    assert line.endswith("invocation 2 resumed it and finished in 0.08 s")
+    assert not AfterStop(True, "r1", "r1", ((7, "idle", "SELECT 1"),), 0, (), (), ()).consistent, (
+        "a killed worker's session still there is not a clean state"
+    )
+    assert AfterStop(False, "r1", "r1", ((7, "idle", "SELECT 1"),), 0, (), (), ()).consistent
+    assert not AfterStop(True, "r1", "r1", (), 1, (), (), ()).consistent
+    assert not AfterStop(True, "r2", "r1", (), 0, (), (), ()).consistent
+
+
+def test_the_chart_is_a_png_with_every_revision(tmp_path: Path) -> None:
+    rehearsal = Rehearsal(PRODUCTION, [1000, 10_000])
+    rehearsal.steps = [_step(r, n, s, 1) for r, n, s in (("a1", 1000, 0.05), ("b2", 1000, 1), ("b2", 10_000, 10))]
+    rehearsal.steps.append(_step("a1", 10_000, 0.06, 1))
+    path = chart.draw(rehearsal, tmp_path / "chart.png")
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+# -- the whole thing, through the emulator, on the fixture history ----------------------------------------------------
+
+
+def test_make_rehearse_prints_a_line_per_revision_with_figures_and_a_verdict(
+    pg_admin_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrations = assemble(tmp_path / "migrations", HISTORY)
+    results: list[Rehearsal] = []
+    real = cli.rehearse
+    monkeypatch.setattr(cli, "rehearse", lambda *a, **k: results.append(real(*a, **k)) or results[-1])
+    out = tmp_path / "out"
+    argv = ["--stage", "production", "--rows", "2000", "--points", "2", "--migrations-dir", str(migrations)]
+    code = cli.main([*argv, "--database-url", pg_admin_url, "--out-dir", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+
+    (rehearsal,) = results
+    assert rehearsal.limits == PRODUCTION, "the production stage's own limits, from zappa_settings.json"
+    assert [r for r, _ in rehearsal.revisions()] == [CREATE, ADD_COLUMN, BACKFILL]
+    assert all(s.finished_in_one and s.duration_ms > 0 and s.peak_mb > 0 for s in rehearsal.steps)
+    # Measured inside the Lambda worker: the catalog-only column holds ACCESS EXCLUSIVE on the seeded table...
+    hold = rehearsal.step(ADD_COLUMN, 2000).longest
+    assert (hold.table, hold.mode) == ("parcels", "AccessExclusiveLock")
+    assert isinstance(hold, LockHold) and hold.hold_ms > 0
+    # ...and the batched backfill commits once per batch: ten times as many batches at ten times the rows.
+    assert rehearsal.step(BACKFILL, 2000).commits > rehearsal.step(BACKFILL, 200).commits
+    assert report.batched(rehearsal, BACKFILL) is True
+    assert report.batched(rehearsal, CREATE) is False
+
+    lines = printed.out.splitlines()
+    assert any(re.match(rf"{CREATE}\s+create parcels\s+[\d.]+ / [\d.]+\s+-\s+\d+\s+\d+\s+fits", line) for line in lines)
+    assert any(line.startswith(BACKFILL) and "fits" in line for line in lines)
+    assert "Verdict for production (300 s, 1024 MB) at 2,000 rows: all 3 revisions fit in one invocation" in printed.out
+    assert "seeding parcels" in printed.err and f"upgrade {BACKFILL} at 2,000 rows" in printed.err
+    markdown = (out / "rehearse.md").read_text()
+    assert f"| {ADD_COLUMN} |" in markdown and "![duration against rows](rehearse.png)" in markdown
+    assert (out / "rehearse.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "emulator-2000.log").is_file()
+    assert str(REPO_ROOT) in (out / "emulator-2000.log").read_text(), "the project itself was served"
