@@ -27,8 +27,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dev.ports import free_port, port_in_use
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 SERVICE_USER = os.environ.get("PG_SERVICE_USER", "pgsandbox")
 # As root, clusters whose preferred directory the service user cannot reach live here instead (world-traversable,
@@ -323,6 +327,36 @@ class EmbeddedPostgres:
         return create_database(self.url(), name, template)
 
 
+def engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine without a pool on ``url``, through psycopg2 (the driver the app ships: SQLAlchemy 2.1 would pick
+    psycopg 3 for a bare ``postgresql://``). ``kwargs`` go to ``create_engine``."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return sa.create_engine(parsed, poolclass=sa.pool.NullPool, **kwargs)
+
+
+@contextmanager
+def connect(url: str) -> Iterator[sa.Connection]:
+    """One connection to ``url``, closed with its engine afterwards."""
+    bound = engine(url)
+    try:
+        with bound.connect() as conn:
+            yield conn
+    finally:
+        bound.dispose()
+
+
+def scalar(url: str, sql: str, **params: Any) -> Any:
+    """The first value of one query on ``url`` (a short connection of its own)."""
+    import sqlalchemy as sa
+
+    with connect(url) as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
 def admin_execute(url: str, sql: str) -> None:
     """Run one statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     import psycopg2
@@ -359,33 +393,46 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 @contextmanager
-def scratch_database(
-    server_url: str | None, prefix: str = "scratch", keep: bool = False, fast_unsafe: bool = False
-) -> Iterator[str]:
-    """A new, empty database on ``server_url``, or on a temporary embedded cluster; dropped afterwards.
+def server(server_url: str | None, prefix: str = "scratch", fast_unsafe: bool = False) -> Iterator[str]:
+    """``server_url`` as given, or a temporary embedded cluster's (its ``postgres`` database), destroyed afterwards.
 
     The temporary cluster lives in ``service_tempdir()``: as root the server runs as an unprivileged user.
     """
-    cluster, base = None, None
-    if not server_url:
-        base = service_tempdir(f"{prefix}-pg-")
-        try:
-            cluster = EmbeddedPostgres(base / "cluster", fast_unsafe=fast_unsafe).start()
-        except PostgresError:
-            shutil.rmtree(base, ignore_errors=True)
-            raise
-        server_url = cluster.url("postgres")
+    if server_url:
+        yield server_url
+        return
+    base = service_tempdir(f"{prefix}-pg-")
     try:
-        url = create_database(server_url, prefix=prefix)
-        try:
-            yield url
-        finally:
-            if not keep:
-                drop_database(server_url, url)
+        cluster = EmbeddedPostgres(base / "cluster", fast_unsafe=fast_unsafe).start()
+    except PostgresError:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    try:
+        yield cluster.url("postgres")
     finally:
-        if cluster is not None:
-            cluster.destroy()
-            shutil.rmtree(base, ignore_errors=True)
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def scratch(server_url: str, prefix: str = "scratch", keep: bool = False) -> Iterator[str]:
+    """A new, empty database on the server of ``server_url``; dropped afterwards unless ``keep``."""
+    url = create_database(server_url, prefix=prefix)
+    try:
+        yield url
+    finally:
+        if not keep:
+            drop_database(server_url, url)
+
+
+@contextmanager
+def scratch_database(
+    server_url: str | None, prefix: str = "scratch", keep: bool = False, fast_unsafe: bool = False
+) -> Iterator[str]:
+    """A new, empty database on ``server_url``, or on a temporary embedded cluster (:func:`server`); dropped
+    afterwards."""
+    with server(server_url, prefix, fast_unsafe) as url, scratch(url, prefix, keep) as database:
+        yield database
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,10 +23,10 @@ import importlib
 import os
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
+from dev import postgres
 from dev.lock_report import LockRecorder, existing_tables
 
 COMMAND_KEYS = ("command", "function")
@@ -58,15 +58,8 @@ class CommitCounter:
 
 def _tables() -> dict[int, str]:
     """The tables that exist now, from ``DATABASE_URL`` (the emulator passes it, as for the function)."""
-    url = make_url(os.environ["DATABASE_URL"])
-    if url.drivername in ("postgres", "postgresql"):
-        url = url.set(drivername="postgresql+psycopg2")
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return existing_tables(conn)
-    finally:
-        engine.dispose()
+    with postgres.connect(os.environ["DATABASE_URL"]) as conn:
+        return existing_tables(conn)
 
 
 def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:

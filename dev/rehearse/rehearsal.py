@@ -19,22 +19,19 @@ one on a local server (:mod:`dev.guard` refuses any other), and the function run
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
+from dev import postgres
 from dev.guard import check_database_url
 from dev.lock_report import MODE_RANK, LockHold
-from dev.postgres import EmbeddedPostgres, PostgresError, create_database, drop_database, service_tempdir
 from dev.table_seeder import ProgressFn, seed_empty_tables
 
 from .function import Answer, Function, Limits, started
@@ -156,54 +153,13 @@ class Rehearsal:
 # -- the database side -------------------------------------------------------------------------------------------
 
 
-def _engine(url: str) -> sa.Engine:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgres", "postgresql"):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
-
-
-@contextmanager
-def server(database_url: str | None) -> Iterator[str]:
-    """A server to create scratch databases on: ``database_url`` (a local one only: dev/guard.py), else an embedded
-    cluster started for the rehearsal, in a temporary directory."""
-    if database_url:
-        check_database_url(database_url)
-        yield database_url
-        return
-    base = service_tempdir("rehearse-pg-")
-    try:
-        cluster = EmbeddedPostgres(base / "cluster").start()
-    except PostgresError:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    try:
-        yield cluster.url("postgres")
-    finally:
-        cluster.destroy()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@contextmanager
-def scratch(server_url: str) -> Iterator[str]:
-    url = create_database(server_url, prefix="rehearse")
-    try:
-        yield url
-    finally:
-        drop_database(server_url, url)
-
-
 def seed(url: str, rows: int, progress: ProgressFn | None) -> dict[str, int]:
     """Fill the empty tables with ``rows`` rows, then VACUUM ANALYZE as production's tables would be."""
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            seeded = seed_empty_tables(conn, rows, progress)
-            if seeded:
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
-        return seeded
-    finally:
-        engine.dispose()
+    with postgres.connect(url) as conn:
+        seeded = seed_empty_tables(conn, rows, progress)
+        if seeded:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+    return seeded
 
 
 _OTHERS = "SELECT pid, state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
@@ -233,28 +189,24 @@ def _current_revision(conn: sa.Connection) -> str | None:
 def check_after_stop(url: str, expected: str | None, killed: bool) -> AfterStop:
     """The database after a stopped invocation. A killed worker's sessions end when its sockets close: this waits
     (up to ``SETTLE_SECONDS``) for them to be gone, and for any other session to be idle, then looks."""
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            deadline = time.monotonic() + SETTLE_SECONDS
-            while True:
-                others = conn.execute(sa.text(_OTHERS)).all()
-                busy = [row for row in others if killed or row[1] != "idle"]
-                if not busy or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            return AfterStop(
-                killed=killed,
-                revision=_current_revision(conn),
-                expected=expected,
-                sessions=tuple((pid, state or "", " ".join((query or "").split())) for pid, state, query in others),
-                advisory_locks=conn.execute(sa.text(_ADVISORY)).scalar() or 0,
-                table_locks=tuple(conn.execute(sa.text(_TABLE_LOCKS)).scalars()),
-                invalid_indexes=tuple(conn.execute(sa.text(_INVALID_INDEXES)).scalars()),
-                unvalidated_constraints=tuple(conn.execute(sa.text(_UNVALIDATED)).scalars()),
-            )
-    finally:
-        engine.dispose()
+    with postgres.connect(url) as conn:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            others = conn.execute(sa.text(_OTHERS)).all()
+            busy = [row for row in others if killed or row[1] != "idle"]
+            if not busy or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return AfterStop(
+            killed=killed,
+            revision=_current_revision(conn),
+            expected=expected,
+            sessions=tuple((pid, state or "", " ".join((query or "").split())) for pid, state, query in others),
+            advisory_locks=conn.execute(sa.text(_ADVISORY)).scalar() or 0,
+            table_locks=tuple(conn.execute(sa.text(_TABLE_LOCKS)).scalars()),
+            invalid_indexes=tuple(conn.execute(sa.text(_INVALID_INDEXES)).scalars()),
+            unvalidated_constraints=tuple(conn.execute(sa.text(_UNVALIDATED)).scalars()),
+        )
 
 
 class Ticker:
@@ -275,7 +227,7 @@ class Ticker:
         self._thread.join()
 
     def _run(self) -> None:
-        engine = _engine(self.url)
+        engine = postgres.engine(self.url)
         try:
             while not self._stop.wait(TICK_SECONDS):
                 try:
@@ -351,11 +303,13 @@ def rehearse(
 ) -> Rehearsal:
     """Rehearse every revision of the project at ``points`` row counts up to ``rows`` (see the module docstring)."""
     rehearsal = Rehearsal(limits, row_counts(rows, points))
-    with server(database_url) as server_url:
+    if database_url:
+        check_database_url(database_url)  # a local server only
+    with postgres.server(database_url, prefix="rehearse") as server_url:
         for count in rehearsal.rows:
             echo(f"\n== {count:,} rows, {limits.describe()} ==")
             with (
-                scratch(server_url) as url,
+                postgres.scratch(server_url, prefix="rehearse") as url,
                 started(
                     project_dir, settings, serve_stage, limits, url, work_dir, migrations_dir, label=f"-{count}"
                 ) as fn,

@@ -15,13 +15,13 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fixture_history import assemble
 from sqlalchemy.engine import make_url
 
+from dev import postgres
 from dev.emulator import client
 from yt_pubsub_handler import migrator
 
@@ -42,26 +42,13 @@ def timeout_app(make_app, history: Path):
     return make_app(MIGRATIONS_DIR=str(history))
 
 
-def _engine(url: str) -> sa.Engine:
-    return sa.create_engine(make_url(url).set(drivername="postgresql+psycopg2"), poolclass=sa.pool.NullPool)
-
-
-def _scalar(url: str, sql: str, **params: Any) -> Any:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).scalar()
-    finally:
-        engine.dispose()
-
-
 def _seconds(url: str, setting: str) -> float:
     """A timeout setting's value as PostgreSQL reads it ('270s', '2min', '0'), in seconds."""
-    return float(_scalar(url, "SELECT extract(epoch FROM CAST(:v AS interval))", v=setting))
+    return float(postgres.scalar(url, "SELECT extract(epoch FROM CAST(:v AS interval))", v=setting))
 
 
 def _seen(url: str) -> list[tuple[str, str]]:
-    engine = _engine(url)
+    engine = postgres.engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT statement_timeout, lock_timeout FROM timeouts_seen ORDER BY seq"))
@@ -71,7 +58,7 @@ def _seen(url: str) -> list[tuple[str, str]]:
 
 
 def _version(url: str) -> str | None:
-    return _scalar(url, "SELECT version_num FROM alembic_version")
+    return postgres.scalar(url, "SELECT version_num FROM alembic_version")
 
 
 def test_statements_get_both_timeouts_a_margin_before_the_deadline(timeout_app, database_url: str) -> None:
@@ -100,7 +87,10 @@ def test_the_invocations_own_time_wins_over_the_setting(make_app, history: Path,
 
 
 def test_without_a_deadline_the_servers_settings_stay(timeout_app, database_url: str) -> None:
-    server_default = (_scalar(database_url, "SHOW statement_timeout"), _scalar(database_url, "SHOW lock_timeout"))
+    server_default = (
+        postgres.scalar(database_url, "SHOW statement_timeout"),
+        postgres.scalar(database_url, "SHOW lock_timeout"),
+    )
     with timeout_app.app_context():
         migrator.upgrade(revision=RECORD)
     assert _seen(database_url)[0] == server_default
@@ -112,13 +102,13 @@ def test_no_time_left_stops_before_the_first_statement(timeout_app, database_url
     message = str(raised.value)
     assert f"revision {CREATE} stopped" in message
     assert "was not started" in message and "invoke" in message
-    assert _scalar(database_url, "SELECT to_regclass('public.alembic_version')") is None, "nothing may have run"
+    assert postgres.scalar(database_url, "SELECT to_regclass('public.alembic_version')") is None, "nothing may have run"
 
 
 def test_a_lock_holder_that_never_commits_ends_in_a_lock_timeout(timeout_app, database_url: str) -> None:
     with timeout_app.app_context():
         migrator.upgrade(revision=RECORD)
-    holder = _engine(database_url).connect()
+    holder = postgres.engine(database_url).connect()
     try:
         holder.execute(sa.text("SELECT count(*) FROM gauges"))  # ACCESS SHARE until the transaction ends: never
         with timeout_app.app_context(), pytest.raises(migrator.MigrationTimedOut) as raised:
@@ -169,7 +159,7 @@ def _waiting_backend(url: str, timeout: float = 60) -> int:
         "AND query ILIKE 'ALTER TABLE gauges%'"
     )
     deadline = time.monotonic() + timeout
-    while (pid := _scalar(url, sql)) is None:
+    while (pid := postgres.scalar(url, sql)) is None:
         assert time.monotonic() < deadline, f"no backend waited for the lock on gauges within {timeout:.0f} s"
         time.sleep(0.02)
     return int(pid)
@@ -200,7 +190,7 @@ def test_a_database_that_stops_answering_ends_in_a_clear_error_before_the_lambda
         api=False,
         env=_environment(database_url, history),
     )
-    holder = _engine(database_url).connect()
+    holder = postgres.engine(database_url).connect()
     stopped = None
     try:
         _warm(emulator)

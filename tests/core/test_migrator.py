@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dev import postgres
 from yt_pubsub_handler import migrator
 from yt_pubsub_handler.extensions import db
 
 
 def _version(url: str) -> str | None:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    engine = postgres.engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table("alembic_version"):
@@ -30,7 +31,7 @@ def _version(url: str) -> str | None:
 
 
 def _tables(url: str) -> set[str]:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    engine = postgres.engine(url)
     try:
         with engine.connect() as conn:
             return set(sa.inspect(conn).get_table_names())
@@ -205,7 +206,7 @@ def test_concurrent_upgrades_apply_each_revision_once(make_app, database_url, hi
 def test_a_held_lock_times_out_with_a_clear_message(make_app, database_url, history_dir):
     timeout = 0.5
     app = make_app(MIGRATION_LOCK_TIMEOUT=timeout, MIGRATIONS_DIR=str(history_dir))
-    holder = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://"))
+    holder = postgres.engine(database_url)
     with holder.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": migrator.ADVISORY_LOCK_KEY})
         started = time.monotonic()

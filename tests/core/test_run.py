@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from zappa.handler import LambdaHandler
 
+from dev import postgres
 from dev.hub import Hub, serve
 
 STEP_KEYS = {"revision", "down_revision", "message", "direction", "ms"}
@@ -152,7 +153,7 @@ def test_a_type_error_inside_the_body_is_not_retried_by_zappa(run_module, counte
 def test_renew_subscriptions_renews_what_is_due(load_run, migrated_database_url):
     module = load_run(migrated_database_url)
     now = datetime.now(UTC)
-    engine = sa.create_engine(migrated_database_url.replace("postgresql://", "postgresql+psycopg2://"))
+    engine = postgres.engine(migrated_database_url)
     with engine.begin() as conn:
         for channel, expires in (
             ("UCdue0000000000000000001", now + timedelta(hours=3)),

@@ -18,20 +18,14 @@ import pytest
 import sqlalchemy as sa
 from emulator_harness import REPO_ROOT, Emulator, cli_env, free_port, start_emulator
 
+from dev import postgres
+
 FUNCTION = "yt-pubsub-handler-local"
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 
 
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url[len("postgresql://") :]
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
-
-
 def _version(database_url: str) -> str | None:
-    engine = _engine(database_url)
+    engine = postgres.engine(database_url)
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text("select version_num from alembic_version")).scalar_one_or_none()
@@ -130,7 +124,7 @@ def test_signed_websub_notification_through_the_api_front_is_stored(app_emulator
 
     channel_id = "UC" + "a" * 22
     video_id = "dQw4w9WgXcQ"
-    engine = _engine(database_url)
+    engine = postgres.engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("insert into channels (id, title) values (:id, 'fixture')"), {"id": channel_id})

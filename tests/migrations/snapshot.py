@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dev import postgres
+
 DEFAULT_SCHEMAS = ("public",)
 # Alembic's own bookkeeping: present after the first upgrade and kept (empty) after a downgrade to base.
 DEFAULT_EXCLUDE = ("alembic_version",)
@@ -37,15 +39,8 @@ def _connect(target: Connection | sa.Engine | str) -> Iterator[Connection]:
         with target.connect() as conn:
             yield conn
         return
-    url = sa.engine.make_url(target)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg2")
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+    with postgres.connect(target) as conn:
+        yield conn
 
 
 def _rows(conn: Connection, sql: str, **params: Any) -> list[dict[str, Any]]:

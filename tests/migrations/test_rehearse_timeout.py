@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fixture_history import REPO_ROOT, assemble, chain_of
-from sqlalchemy.engine import make_url
 
+from dev import postgres
 from dev.rehearse import rehearsal as rehearsal_module
 from dev.rehearse import report
 from dev.rehearse.function import stage_limits
@@ -31,28 +31,24 @@ TIMEOUT_SECONDS = 20
 
 def _snapshot(url: str) -> dict[str, Any]:
     """The fixture's own view of the database, taken at the moment the rehearsal checks it after the kill."""
-    engine = sa.create_engine(make_url(url).set(drivername="postgresql+psycopg2"), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            q = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
-            return {
-                "version": q("SELECT version_num FROM alembic_version"),
-                "backfilled": q("SELECT count(*) FROM parcels WHERE checksum IS NOT NULL"),
-                "rows": q("SELECT count(*) FROM parcels"),
-                "checksum_not_null": q(
-                    "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'parcels'::regclass AND attname = 'checksum'"
-                ),
-                "other_sessions": q(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-                ),
-                "locks": q(
-                    "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() "
-                    "AND (locktype = 'advisory' OR locktype = 'relation')"
-                ),
-            }
-    finally:
-        engine.dispose()
+    with postgres.connect(url) as conn:
+        q = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
+        return {
+            "version": q("SELECT version_num FROM alembic_version"),
+            "backfilled": q("SELECT count(*) FROM parcels WHERE checksum IS NOT NULL"),
+            "rows": q("SELECT count(*) FROM parcels"),
+            "checksum_not_null": q(
+                "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'parcels'::regclass AND attname = 'checksum'"
+            ),
+            "other_sessions": q(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            ),
+            "locks": q(
+                "SELECT count(*) FROM pg_locks WHERE pid <> pg_backend_pid() "
+                "AND (locktype = 'advisory' OR locktype = 'relation')"
+            ),
+        }
 
 
 def test_a_kill_mid_backfill_leaves_a_consistent_database_and_the_next_invocation_finishes(

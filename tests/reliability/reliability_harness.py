@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from dev import postgres
 from dev.emulator.client import Invocation, LambdaClient, invoke_path
@@ -148,10 +147,7 @@ def invoke_cli(
 
 
 def _engine(url: str) -> sa.Engine:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
+    return postgres.engine(url, connect_args={"connect_timeout": 10})
 
 
 def alembic_version(url: str) -> str | None:
@@ -173,13 +169,7 @@ def db_state(url: str) -> tuple[str | None, dict[str, Any]]:
     return alembic_version(url), catalog_snapshot(url)
 
 
-def scalar(url: str, sql: str, **params: Any) -> Any:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).scalar()
-    finally:
-        engine.dispose()
+scalar = postgres.scalar
 
 
 def create_database(admin_url: str) -> str:

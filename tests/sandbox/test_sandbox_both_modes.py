@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sandbox_harness import MakeSandbox
 
-from dev import services
+from dev import postgres, services
 from dev.postgres import service_tempdir
 
 ROOT = services.PROJECT_ROOT
@@ -41,7 +41,7 @@ def _without_timings(value: Any) -> Any:
 def _rows(url: str, callback_base: str) -> dict[str, list[tuple]]:
     """Every public table's rows without its clock columns (timestamps), the mode's callback base written as
     <callback> (``http://127.0.0.1:<API_PORT>/websub`` embedded, ``http://lambda:8000/websub`` in Docker)."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"), poolclass=sa.pool.NullPool)
+    engine = postgres.engine(url)
     out: dict[str, list[tuple]] = {}
     try:
         with engine.connect() as conn:
