@@ -73,10 +73,11 @@ def draw(rehearsal: Rehearsal, path: Path) -> Path:
     if budget < timeout:
         axes.axhline(budget, color="crimson", linewidth=1, linestyle=":", label=f"statements stop at {budget:g} s")
     axes.axvline(largest, color="grey", linewidth=1, linestyle=":", label=f"rehearsed: {largest:,} rows")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
+    # Limits before the log scales: with one row count, autoscaling alone would give a zero-width axis.
     axes.set_xlim(min(rehearsal.rows) / 2, right)
     axes.set_ylim(max(1e-3, lowest / 3), timeout * 3)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
     axes.xaxis.set_major_formatter(FuncFormatter(_rows_label))
     axes.set_xlabel("rows per large table (log)")
     axes.set_ylabel("invocation duration, seconds (log)")

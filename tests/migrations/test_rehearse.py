@@ -7,6 +7,7 @@ projection and the verdict are checked on figures given here, so they are exact,
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,16 @@ def test_the_chart_is_a_png_with_every_revision(tmp_path: Path) -> None:
     path = chart.draw(rehearsal, tmp_path / "chart.png")
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+def test_the_chart_of_one_row_count_draws_without_a_warning(tmp_path: Path) -> None:
+    """``POINTS=1`` (a quick kill rehearsal): one x value must still give a proper log axis, not a zero-width one."""
+    rehearsal = Rehearsal(PRODUCTION, [1_000_000])
+    rehearsal.steps = [_step("a1", 1_000_000, 0.05, 1), _step("b2", 1_000_000, 12, 50)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = chart.draw(rehearsal, tmp_path / "chart.png")
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 # -- the whole thing, through the emulator, on the fixture history ----------------------------------------------------
