@@ -39,6 +39,7 @@ SERVICE_USER = os.environ.get("PG_SERVICE_USER", "pgsandbox")
 # outside any checkout). PG_CLUSTER_ROOT moves it.
 DEFAULT_CLUSTER_ROOT = Path("/var/tmp/pgsandbox")
 SUPERUSER = "postgres"
+CONNECT_TIMEOUT = 10  # seconds: the harness talks to local servers only
 REQUIRED = ("initdb", "pg_ctl", "postgres", "pg_isready")
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found. Install them with "
@@ -329,12 +330,14 @@ class EmbeddedPostgres:
 
 def engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine without a pool on ``url``, through psycopg2 (the driver the app ships: SQLAlchemy 2.1 would pick
-    psycopg 3 for a bare ``postgresql://``). ``kwargs`` go to ``create_engine``."""
+    psycopg 3 for a bare ``postgresql://``), giving up on a connection after ``CONNECT_TIMEOUT`` s as
+    :func:`admin_execute` does. ``kwargs`` go to ``create_engine``."""
     import sqlalchemy as sa
 
     parsed = sa.engine.make_url(url)
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
+    kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT, **kwargs.get("connect_args", {})}
     return sa.create_engine(parsed, poolclass=sa.pool.NullPool, **kwargs)
 
 
@@ -362,7 +365,7 @@ def admin_execute(url: str, sql: str) -> None:
     import psycopg2
 
     dsn = url.replace("postgresql+psycopg2://", "postgresql://")
-    conn = psycopg2.connect(dsn, connect_timeout=10)
+    conn = psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

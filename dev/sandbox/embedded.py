@@ -74,21 +74,13 @@ class Embedded:
         return services.emulator_command(services.HOST, ports.emulator, ports.api, sys.executable, pass_env)
 
     def _ensure_database(self, pg) -> None:
-        import psycopg2
-
-        from dev.postgres import admin_execute
+        from dev.postgres import admin_execute, scalar
 
         if self.settings.database_url_override:
             return
-        conn = psycopg2.connect(pg.url("postgres"), connect_timeout=10)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (services.DB_NAME,))
-                exists = cur.fetchone() is not None
-        finally:
-            conn.close()
-        if not exists:
-            admin_execute(pg.url("postgres"), f'CREATE DATABASE "{services.DB_NAME}"')
+        server = pg.url("postgres")
+        if scalar(server, "SELECT 1 FROM pg_database WHERE datname = :name", name=services.DB_NAME) is None:
+            admin_execute(server, f'CREATE DATABASE "{services.DB_NAME}"')
 
     def _db_healthy(self, pg) -> bool:
         argv = services.db_healthcheck(self.settings.ports.pg, pg_isready=str(pg.bindir / "pg_isready"))

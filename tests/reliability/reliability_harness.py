@@ -146,13 +146,9 @@ def invoke_cli(
     )
 
 
-def _engine(url: str) -> sa.Engine:
-    return postgres.engine(url, connect_args={"connect_timeout": 10})
-
-
 def alembic_version(url: str) -> str | None:
     """The revision stored in ``alembic_version``; None at base (no table, or no row)."""
-    engine = _engine(url)
+    engine = postgres.engine(url)
     try:
         with engine.connect() as conn:
             if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
