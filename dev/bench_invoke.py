@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -55,9 +54,9 @@ def _invoke_once(lambda_client: client.LambdaClient, name: str) -> float:
     elapsed = time.perf_counter() - started
     if not answer.ok:
         raise SystemExit(f"invoke failed: {answer.describe()[:800]}")
-    match = re.search(r"^REPORT .*?\tDuration: ([0-9.]+) ms", answer.log, re.MULTILINE)
-    if match:
-        REPORTED.append(float(match.group(1)) / 1000)
+    duration_ms = answer.reported("Duration")
+    if duration_ms is not None:
+        REPORTED.append(duration_ms / 1000)
     return elapsed
 
 

@@ -104,6 +104,16 @@ class Invocation:
         raw = self.headers.get("x-amz-log-result")
         return base64.b64decode(raw).decode(errors="replace") if raw else ""
 
+    def reported(self, field: str) -> float | None:
+        """A figure of the log tail's last REPORT line, by Lambda's name for it (``Duration``, ``Billed Duration``,
+        ``Max Memory Used``, ``Init Duration``), without its unit; None when the line or the field is missing."""
+        reports = [line for line in self.log.splitlines() if line.startswith("REPORT RequestId:")]
+        for part in reports[-1].split("\t") if reports else []:
+            name, _, value = part.partition(": ")
+            if name == field and value:
+                return float(value.split()[0])
+        return None
+
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300 and self.function_error is None

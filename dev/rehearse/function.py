@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +24,6 @@ from dev.emulator.settings import stage_config
 OVERRIDE_STAGE = "rehearsal"
 PROBE = "dev.rehearse.probe.measured"
 WARM_UP_SECONDS = 180.0
-_DURATION = re.compile(r"(?:^|\t)Duration: ([\d.]+) ms", re.MULTILINE)  # not Billed Duration, not Init Duration
-_MAX_MEMORY = re.compile(r"\bMax Memory Used: (\d+) MB")
 
 
 @dataclass(frozen=True)
@@ -66,15 +63,14 @@ class Answer:
     @classmethod
     def read(cls, invocation: client.Invocation) -> Answer:
         error = invocation.error()
-        duration = _DURATION.findall(invocation.log)
-        memory = _MAX_MEMORY.findall(invocation.log)
+        peak = invocation.reported("Max Memory Used")
         return cls(
             ok=error is None,
             result=invocation.json() if error is None else None,
             error_type=(error or {}).get("errorType"),
             error_message=(error or {}).get("errorMessage"),
-            duration_ms=float(duration[-1]) if duration else None,
-            peak_mb=int(memory[-1]) if memory else None,
+            duration_ms=invocation.reported("Duration"),
+            peak_mb=int(peak) if peak is not None else None,
         )
 
     @property

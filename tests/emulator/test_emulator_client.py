@@ -27,6 +27,22 @@ def test_invoke_decodes_result_log_tail_and_request_id(emulator: Emulator) -> No
     assert f"END RequestId: {answer.request_id}" in answer.log
 
 
+def test_report_figures_are_read_from_the_last_report_line(emulator_factory) -> None:
+    """Through a real invocation: the cold one's REPORT has every figure, the warm one's no Init Duration (an
+    emulator of its own, so the first call is cold whatever ran before)."""
+    caller = emulator_factory().client(timeout=120)
+    cold = caller.invoke("emu-fixture-small", client.zappa_command("fns.echo"))
+    warm = caller.invoke("emu-fixture-small", client.zappa_command("fns.echo"))
+
+    report = next(line for line in cold.log.splitlines() if line.startswith("REPORT RequestId:"))
+    for field in ("Duration", "Billed Duration", "Max Memory Used", "Init Duration"):
+        figure = cold.reported(field)
+        assert figure is not None and figure > 0 and f"\t{field}: " in report, (field, report)
+    assert cold.reported("Memory Size") == 128
+    assert warm.reported("Init Duration") is None and warm.reported("Duration") is not None
+    assert client.Invocation(200, {}, b"{}").reported("Duration") is None  # no log tail asked for
+
+
 def test_function_error_is_decoded(emulator: Emulator) -> None:
     answer = emulator.client().invoke("emu-fixture-local", client.zappa_command("fns.fail"))
 
