@@ -52,6 +52,7 @@ class Answer(NamedTuple):
     status: int | None
     body: str
     error: str = ""
+    headers: Mapping[str, str] = {}  # the subscriber's response headers, lower-case names (e.g. its request id)
 
     @property
     def ok(self) -> bool:
@@ -151,7 +152,13 @@ class Delivery:
             "status": self.answer.status,
             "body": self.answer.body[:MAX_ANSWER_CHARS],
             "error": self.answer.error,
+            "headers": dict(self.answer.headers),
         }
+
+
+def _lower(response: Any) -> dict[str, str]:
+    """A response's headers by lower-case name (the publisher reads e.g. the subscriber's request id from them)."""
+    return {name.lower(): value for name, value in response.headers.items()}
 
 
 def signature(body: bytes, secret: str, algorithm: str = SIGNATURE_ALGORITHM) -> str:
@@ -176,9 +183,9 @@ class Http:
     def _send(self, request: urllib.request.Request) -> Answer:
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, response.read().decode("utf-8", errors="replace"))
+                return Answer(response.status, response.read().decode("utf-8", errors="replace"), "", _lower(response))
         except urllib.error.HTTPError as exc:
-            return Answer(exc.code, exc.read().decode("utf-8", errors="replace"))
+            return Answer(exc.code, exc.read().decode("utf-8", errors="replace"), "", _lower(exc))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             return Answer(None, "", str(getattr(exc, "reason", exc)))
 

@@ -71,6 +71,7 @@ def subscriber() -> Iterator[Subscriber]:
             status, text = record[0].answer(seen)
             data = text.encode()
             self.send_response(status)
+            self.send_header("X-Request-Id", f"answer-{len(record[0].seen)}")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -215,7 +216,10 @@ def test_publish_over_http_reports_each_delivery(running, subscriber) -> None:
     subscribe(running, subscriber.callback)
     settled(running)
     deliveries = HubClient(running.base_url).publish(TOPIC, FEED)
+    headers = deliveries[0].pop("headers")
     assert deliveries == [{"callback": subscriber.callback, "status": 200, "body": "stored", "error": ""}]
+    # The subscriber's own headers come back with its answer (the deploy rehearsal reads its request id there).
+    assert headers["x-request-id"] == f"answer-{len(subscriber.seen)}"
     assert HubClient(running.base_url).publish("https://example.com/other-topic", FEED) == []
 
 
