@@ -32,15 +32,17 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade():
-    # Fail fast instead of queueing every query on the table behind this DDL (see `make lock-report`).
-    # Through Lambda, the migrator also ends every statement a margin before the function's timeout; a tighter
-    # SET here wins (e.g. SET statement_timeout = '30s' per batch of a long backfill). Will it fit? `make rehearse`.
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    # While DDL waits for its lock, every query on the table waits behind it: 1 s bounds that stall, and the
+    # migrator retries a step that times out, with backoff, while the invocation has time (migrations/policy.toml:
+    # the lint refuses no lock_timeout, 0, or more than the ceiling). Through Lambda, every statement also ends a
+    # margin before the function's timeout; a tighter SET here wins (e.g. SET statement_timeout = '30s' per batch
+    # of a long backfill). Will it fit? `make rehearse`. What does the app see meanwhile? `make rehearse-deploy`.
+    op.execute("SET LOCAL lock_timeout = '1s'")
 % if new_index:
     # REVIEW: an index on a table that already has rows blocks its writes while it builds. Build it CONCURRENTLY,
     # outside the transaction, instead of the create_index below:
     #     with op.get_context().autocommit_block():
-    #         op.execute("SET lock_timeout = '5s'")
+    #         op.execute("SET lock_timeout = '1s'")
     #         op.drop_index(NAME, table_name=TABLE, postgresql_concurrently=True, if_exists=True)
     #         op.create_index(NAME, TABLE, [COLUMNS], postgresql_concurrently=True, if_not_exists=True)
     #         op.execute("RESET lock_timeout")
@@ -56,5 +58,5 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     ${downgrades if downgrades else "pass"}

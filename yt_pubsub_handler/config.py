@@ -87,6 +87,14 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a migration may take when Lambda's context does not say (the stage's timeout_seconds); its "
         "statements get statement_timeout/lock_timeout a margin before it (migration_deadline.py); unset: no limit",
     ),
+    Setting(
+        "MIGRATION_LOCK_RETRY_SECONDS",
+        60.0,
+        _positive_float,
+        "with no deadline (no Lambda context, no MIGRATION_TIME_LIMIT): how long a step that failed on its "
+        "lock_timeout is retried, with backoff, before the migration fails; with a deadline, retries go on while it "
+        "allows",
+    ),
     Setting("WEBSUB_HUB_URL", "https://pubsubhubbub.appspot.com/subscribe", _text, "the hub subscriptions are sent to"),
     Setting("WEBSUB_CALLBACK_URL", None, _text, "public base URL of `/websub`; the channel id is appended"),
     Setting("WEBSUB_SECRET", None, _secret, "master secret; per-topic `hub.secret`s are derived from it"),

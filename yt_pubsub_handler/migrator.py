@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from alembic import command
 from alembic.config import Config
@@ -50,6 +50,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
+from .lock_retry import LOCK_NOT_AVAILABLE, LockRetries, lock_timeout_in
 from .migration_deadline import MigrationDeadline, NoTimeLeft
 
 log = logging.getLogger(__name__)
@@ -204,9 +205,25 @@ def _migrate(action: str, revision: str, sql: bool, time_left: float | None = No
         if not plan:  # don't load env.py and open another connection just to learn there is nothing to do
             return _nothing_to_do(action, at)
         target = _end_of(action, plan)
-        steps, total = _run_alembic(action, _config(), destination, plan, deadline=deadline)
-    result = {"action": action, "from_revision": at, "to_revision": target, "steps": steps, "total_ms": total}
-    log.info("%s %s -> %s in %.1f ms (%d steps)", action, at, target, total, len(steps))
+        retries = LockRetries(deadline, current_app.config["MIGRATION_LOCK_RETRY_SECONDS"])
+        steps, total = _run_alembic(action, _config(), destination, plan, deadline=deadline, retries=retries)
+    result = {
+        "action": action,
+        "from_revision": at,
+        "to_revision": target,
+        "steps": steps,
+        "retries": retries.made,
+        "total_ms": total,
+    }
+    log.info(
+        "%s %s -> %s in %.1f ms (%d steps, %d lock-timeout retries)",
+        action,
+        at,
+        target,
+        total,
+        len(steps),
+        len(retries.made),
+    )
     return result
 
 
@@ -344,6 +361,7 @@ def _nothing_to_do(action: str, at: str | None) -> dict:
         "from_revision": at,
         "to_revision": at,
         "steps": [],
+        "retries": [],
         "total_ms": 0.0,
         "message": f"nothing to do: already at {at or 'base'}",
     }
@@ -356,29 +374,63 @@ def _run_alembic(
     plan: list[Script],
     sql: bool = False,
     deadline: MigrationDeadline | None = None,
+    retries: LockRetries | None = None,
 ) -> tuple[list[dict], float]:
     """``alembic.command.<action>``, timed per step; a raise becomes ``MigrationFailed`` naming the revision
-    (``MigrationTimedOut`` when the deadline stopped it)."""
+    (``MigrationTimedOut`` when the deadline stopped it). A step that failed on its ``lock_timeout`` is run again
+    after a pause while ``retries`` allows (:mod:`.lock_retry`); each retry is logged and recorded there."""
     recorder = _StepRecorder()
     config.attributes["configure_args"] = {"on_version_apply": recorder}
     config.attributes["migration_deadline"] = deadline
     started = time.perf_counter()
-    try:
-        getattr(command, action)(config, revision, sql=sql)
-    except Exception as exc:
-        failed = plan[len(recorder.steps)].revision if len(recorder.steps) < len(plan) else "?"
-        reason = (str(exc).strip().splitlines() or [""])[0]
-        what = f"{action} failed in revision {failed}: {type(exc).__name__}: {reason}."
-        if sql:
-            raise MigrationFailed(f"{what} Nothing ran on the database (SQL mode). Fix the revision, retry.") from exc
-        with _connection() as conn:
-            now_at = _one(_current(conn))
-        where = f"The database is at {now_at or 'base'} (every earlier revision of this run is committed)."
-        timed_out = _timed_out(exc, deadline)
-        if timed_out is not None:
-            raise MigrationTimedOut(f"{action} of revision {failed} stopped: {timed_out} {where}") from exc
-        raise MigrationFailed(f"{what} {where} Fix the revision and run it again.") from exc
+    target = revision
+    while True:
+        attempt_started = time.perf_counter()
+        recorder.restart()
+        try:
+            getattr(command, action)(config, target, sql=sql)
+            break
+        except Exception as exc:
+            failed = plan[len(recorder.steps)].revision if len(recorder.steps) < len(plan) else "?"
+            lock_error = None if sql or retries is None else lock_timeout_in(exc)
+            pause = retries.pause_before_next() if lock_error is not None else None
+            if pause is None:
+                _raise_failure(action, exc, failed, sql, deadline, retries)
+            entry = retries.record(failed, action, lock_error, (time.perf_counter() - attempt_started) * 1000, pause)
+            log.warning(
+                "%s of revision %s waited too long for a lock (%s); retry %d in %.2f s",
+                action,
+                failed,
+                entry["error"],
+                entry["attempt"],
+                pause,
+            )
+            time.sleep(pause)
+            # Relative targets ("-1", "+1") would now count from where the earlier steps left the database.
+            target = _end_of(action, plan) or "base"
     return recorder.steps, round((time.perf_counter() - started) * 1000, 1)
+
+
+def _raise_failure(
+    action: str,
+    exc: Exception,
+    failed: str,
+    sql: bool,
+    deadline: MigrationDeadline | None,
+    retries: LockRetries | None,
+) -> NoReturn:
+    reason = (str(exc).strip().splitlines() or [""])[0]
+    what = f"{action} failed in revision {failed}: {type(exc).__name__}: {reason}."
+    if sql:
+        raise MigrationFailed(f"{what} Nothing ran on the database (SQL mode). Fix the revision, retry.") from exc
+    with _connection() as conn:
+        now_at = _one(_current(conn))
+    where = f"The database is at {now_at or 'base'} (every earlier revision of this run is committed)."
+    timed_out = _timed_out(exc, deadline)
+    if timed_out is not None:
+        tried = retries.describe() if retries is not None else ""
+        raise MigrationTimedOut(f"{action} of revision {failed} stopped: {timed_out}{tried} {where}") from exc
+    raise MigrationFailed(f"{what} {where} Fix the revision and run it again.") from exc
 
 
 _AGAIN = (
@@ -403,7 +455,7 @@ def _timed_out(exc: BaseException, deadline: MigrationDeadline | None) -> str | 
             "(is it up, overloaded, out of disk? pg_stat_activity, its log); once it answers, invoke again."
         )
     code = getattr(getattr(seen, "orig", None), "pgcode", None)
-    if code == "55P03":  # lock_not_available: lock_timeout
+    if code == LOCK_NOT_AVAILABLE:
         return (
             "a statement waited too long for a lock (lock_timeout): another session holds a lock on a table the "
             "revision changes (a long transaction, or one left idle in transaction). Find it in pg_locks / "
@@ -422,6 +474,10 @@ class _StepRecorder:
 
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
+        self._mark = time.perf_counter()
+
+    def restart(self) -> None:
+        """A new attempt starts now: a retried step's time excludes the failed attempt and the pause before it."""
         self._mark = time.perf_counter()
 
     def __call__(self, *, ctx, step, heads, run_args) -> None:

@@ -93,14 +93,14 @@ def _index_concurrently(revision: str) -> str:
     columns = re.search(r"(\[[^]]*\])", create).group(1)
     up = (
         "    with op.get_context().autocommit_block():\n"
-        "        op.execute(\"SET lock_timeout = '5s'\")\n"
+        "        op.execute(\"SET lock_timeout = '1s'\")\n"
         f'        op.drop_index("{name}", table_name="{table}", postgresql_concurrently=True, if_exists=True)\n'
         f'        op.create_index("{name}", "{table}", {columns}, postgresql_concurrently=True, if_not_exists=True)\n'
         '        op.execute("RESET lock_timeout")\n'
     )
     down = (
         "    with op.get_context().autocommit_block():\n"
-        "        op.execute(\"SET lock_timeout = '5s'\")\n"
+        "        op.execute(\"SET lock_timeout = '1s'\")\n"
         f'        op.drop_index("{name}", table_name="{table}", postgresql_concurrently=True, if_exists=True)\n'
         '        op.execute("RESET lock_timeout")\n'
     )
