@@ -32,10 +32,11 @@ class Base:
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> str:
-    try:
-        proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=120)
-    except FileNotFoundError:
-        raise GitError("git is not installed: the deploy rehearsal checks BASE out with `git worktree`") from None
+    if shutil.which("git") is None:
+        raise GitError("git is not installed: the deploy rehearsal checks BASE out with `git worktree`")
+    if not repo.is_dir():
+        raise GitError(f"{repo} is not a directory: pass the project's checkout (--project-dir)")
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=120)
     if check and proc.returncode != 0:
         raise GitError(f"`git {' '.join(args)}` failed in {repo}: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip() if proc.returncode == 0 else ""

@@ -283,6 +283,12 @@ def _load_profile(module: str, api_url: str, hub_url: str, invoke: Callable[[str
 
 
 def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
+    begun = time.monotonic()
+    say = echo
+
+    def echo(line: str) -> None:  # set-up lines carry the time since the start; phase lines the run's clock
+        say(line if line.startswith("[") else f"({time.monotonic() - begun:5.1f} s) {line}")
+
     project = options.project_dir.resolve()
     out = options.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -306,10 +312,20 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
         functions_env = services.function_environment(database, addresses, project)
         consoles = {label: out / f"emulator-{label}.log" for label in ("base", "new")}
         echo(f"starting both versions (BASE in {base_dir}, new in {project}) ...")
-        versions = {"base": Version("base", base_dir, options, functions_env, consoles["base"])}
-        stack.callback(versions["base"].stop)
-        versions["new"] = Version("new", project, options, functions_env, consoles["new"])
-        stack.callback(versions["new"].stop)
+        with ThreadPoolExecutor(2) as pool:  # each start renders the settings and waits for health: overlap them
+            starting = {
+                label: pool.submit(Version, label, directory, options, functions_env, consoles[label])
+                for label, directory in (("base", base_dir), ("new", project))
+            }
+            versions: dict[str, Version] = {}
+            for label, future in starting.items():
+                try:
+                    versions[label] = future.result()
+                except DeployRehearsalError:
+                    for started in versions.values():
+                        started.stop()
+                    raise
+                stack.callback(versions[label].stop)
 
         echo(f"migrating the scratch database to BASE's head with BASE's {options.upgrade} ...")
         versions["base"].call(options.upgrade, {})
@@ -317,11 +333,13 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
         echo(f"seeding {options.rows:,} rows per large table at {base_head or 'base'} ...")
         seed(database, options.rows, None)
         echo(f"warming {options.concurrency} environments of each version ...")
-        for version in versions.values():
-            version.warm(options.concurrency)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda version: version.warm(options.concurrency), versions.values()))
         router.switch(versions["base"].emulator.api_url, "base")
+        echo(f"setting up the traffic profile {options.traffic} through BASE ...")
         profile = _load_profile(options.traffic, router.url, hub.base_url, versions["base"].call)
         profile.setup()
+        echo(f"traffic at {options.rate:g} requests/s; {options.hold:g} s per phase")
 
         t0 = time.monotonic()
 
