@@ -162,13 +162,18 @@ def verdict(run: DeployRun, stats: list[PhaseStats]) -> Verdict:
     for migration in run.migrations:
         if migration.error:
             problems.append(f"the {migration.direction} failed in phase {migration.phase}: {migration.error}")
+    windows: dict[str, list[PhaseStats]] = {}
     for phase in (s for s in stats if s.errors):
-        window = _window(phase)
-        routes = ", ".join(f"{route} x{count}" for route, count in phase.errors_by_route.items())
-        problems.append(
-            f"phase {phase.name} ({window}) failed {phase.errors} of {phase.requests} requests over "
-            f"{phase.error_span_s:.1f} s ({routes}): {_what_failed(phase.first_error)}. Fix: {_fix(window)}"
+        windows.setdefault(_window(phase), []).append(phase)
+    for window, failing in windows.items():
+        each = "; ".join(
+            f"phase {p.name} failed {p.errors} of {p.requests} requests over {p.error_span_s:.1f} s ("
+            + ", ".join(f"{route} x{count}" for route, count in p.errors_by_route.items())
+            + ")"
+            for p in failing
         )
+        causes = sorted({_what_failed(p.first_error) for p in failing})
+        problems.append(f"{window}: {each}: {' / '.join(causes)}. Fix: {_fix(window)}")
     slow = [s for s in stats if s.max_lock_wait_ms > run.ceiling_ms]
     for phase in slow:
         problems.append(

@@ -120,7 +120,7 @@ def test_errors_in_the_update_window_say_split_the_change(tmp_path: Path) -> Non
     stats = report.phase_stats(run)
     result = report.verdict(run, stats)
     assert not result.safe
-    assert "phase update (new code on the old schema) failed 2 of 2 requests over 0.5 s" in result.text
+    assert "new code on the old schema: phase update failed 2 of 2 requests over 0.5 s" in result.text
     assert "column videos.view_count does not exist" in result.text and report.FIX_NEW_ON_OLD in result.text
     update = next(s for s in stats if s.name == "update")
     assert (update.errors, update.errors_by_route, update.first_error) == (2, {"GET /channels/<id>/videos": 2}, error)
@@ -130,7 +130,7 @@ def test_errors_of_the_old_code_on_the_new_schema_say_expand_contract(tmp_path: 
     error = "sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedColumn) column videos.link does not exist"
     run = _run("migrate-first", [_record("migrate", 2.5, 500, error=error)], tmp_path)
     result = report.verdict(run, report.phase_stats(run))
-    assert "phase migrate (old code on the new schema)" in result.text and report.FIX_OLD_ON_NEW in result.text
+    assert "old code on the new schema: phase migrate failed" in result.text and report.FIX_OLD_ON_NEW in result.text
 
 
 def test_an_app_lock_wait_over_the_ceiling_fails_and_the_migrations_own_does_not(tmp_path: Path) -> None:
