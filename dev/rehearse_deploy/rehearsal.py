@@ -228,17 +228,26 @@ class Version:
             )
         return answer.result
 
-    def warm(self, environments: int) -> None:
-        """``environments`` execution environments with the app loaded, before the clock starts: a cold start on
-        this machine takes seconds (Lambda's take about one), which would be the emulator's latency in the report,
-        not the deploy's. Concurrent requests to the API front make the emulator start one environment each."""
+    def warm(self, environments: int, rounds: int = 4) -> int:
+        """Up to ``environments`` execution environments with the app loaded, before the clock starts (a cold start
+        here takes seconds, Lambda's about one: that would be the emulator's latency in the report, not the
+        deploy's). Concurrent requests to the API front make the emulator start environments; a few rounds, since
+        a request that finds one idle starts none. Returns how many there are."""
         url = self.emulator.api_url + WARM_PATH
-        with ThreadPoolExecutor(environments) as pool:
-            answers = list(pool.map(lambda _: _get_status(url), range(environments)))
-        if any(status is None or status >= 500 for status in answers):
-            raise DeployRehearsalError(
-                f"the {self.label} version does not answer {WARM_PATH} ({answers}): see {self.emulator.log_path}"
-            )
+        for _ in range(rounds):
+            if self.environments() >= environments:
+                break
+            with ThreadPoolExecutor(environments) as pool:
+                answers = list(pool.map(lambda _: _get_status(url), range(environments)))
+            if any(status is None or status >= 500 for status in answers):
+                raise DeployRehearsalError(
+                    f"the {self.label} version does not answer {WARM_PATH} ({answers}): see {self.emulator.log_path}"
+                )
+        return self.environments()
+
+    def environments(self) -> int:
+        pool = self.emulator.health().get("environments", {}).get(self.function_name, {})
+        return sum(pool.get(state, 0) for state in ("busy", "warm", "starting"))
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -334,7 +343,8 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
         seed(database, options.rows, None)
         echo(f"warming {options.concurrency} environments of each version ...")
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda version: version.warm(options.concurrency), versions.values()))
+            warm = dict(zip(versions, pool.map(lambda v: v.warm(options.concurrency), versions.values()), strict=True))
+        echo(f"warm environments: {', '.join(f'{label} {count}' for label, count in warm.items())}")
         router.switch(versions["base"].emulator.api_url, "base")
         echo(f"setting up the traffic profile {options.traffic} through BASE ...")
         profile = _load_profile(options.traffic, router.url, hub.base_url, versions["base"].call)

@@ -17,6 +17,7 @@ The verdict says "safe in this order", or which window failed, for how long, and
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections import Counter
@@ -327,9 +328,25 @@ def markdown(run: DeployRun, stats: list[PhaseStats], result: Verdict, chart: st
     return "\n".join(parts) + "\n"
 
 
+def requests_csv(run: DeployRun, path: Path) -> None:
+    """Every request, one row each: when it was sent and received, its phase, route, status, latency, request id
+    and, for a failure, the function's error line."""
+    lines = function_errors(run)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sent_s", "received_s", "phase", "route", "status", "ms", "request_id", "error"])
+        for r in sorted(run.records, key=lambda r: r.at):
+            error = _error_text(r, lines) if r.failed else ""
+            received = "" if r.received is None else f"{r.received:.3f}"
+            writer.writerow(
+                [f"{r.sent:.3f}", received, r.phase, r.route, r.status or "", f"{r.ms:.1f}", r.request_id or "", error]
+            )
+
+
 def write(run: DeployRun, out_dir: Path, chart: str | None) -> tuple[list[PhaseStats], Verdict]:
     stats = phase_stats(run)
     result = verdict(run, stats)
+    requests_csv(run, out_dir / "requests.csv")
     (out_dir / "report.json").write_text(json.dumps(as_json(run, stats, result), indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown(run, stats, result, chart))
     return stats, result

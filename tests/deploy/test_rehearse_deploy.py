@@ -80,12 +80,14 @@ class Outcome:
 def rehearse(repo: Repo, pg_admin_url: str, tmp_path: Path, *args: str) -> Outcome:
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "dev.rehearse_deploy", "--project-dir", str(repo.path), "--base", "HEAD~1"]
-    argv += ["--rows", "2000", "--hold", "2", "--database-url", pg_admin_url, "--out-dir", str(out), *args]
+    argv += ["--rows", "2000", "--hold", "2", "--concurrency", "2", "--database-url", pg_admin_url]
+    argv += ["--out-dir", str(out), *args]
     proc = subprocess.run(argv, cwd=CODE_ROOT, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     assert (out / "report.json").is_file(), output
     assert (out / "timeline.png").stat().st_size > 10_000, output
     assert "# Deploy rehearsal" in (out / "report.md").read_text()
+    assert (out / "requests.csv").read_text().startswith("sent_s,received_s,phase,route,status,ms,request_id,error")
     return Outcome(proc.returncode, output, json.loads((out / "report.json").read_text()))
 
 
