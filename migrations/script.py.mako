@@ -15,6 +15,9 @@ Create Date: ${create_date}
     indexed = set(re.findall(r"""op\.create_index\(\s*[^,]+,\s*['"](\w+)['"]""", up))
     new_index = bool(indexed - created)
     new_enum_column = "op.add_column(" in up and "sa.Enum(" in up
+    added = set(re.findall(r"""op\.add_column\(\s*['"](\w+)['"]""", up))
+    dropped = re.findall(r"""op\.drop_column\(\s*['"](\w+)['"],\s*['"](\w+)['"]""", up)
+    renames = sorted({(table, column) for table, column in dropped if table in added})
 %>\
 % if uses_sa:
 import sqlalchemy as sa
@@ -49,6 +52,13 @@ def upgrade():
     # (the drop removes what a failed concurrent build leaves behind, an INVALID index), and drop it the same way
     # in downgrade(). Then delete this comment.
 % endif
+% for table, column in renames:
+    # REVIEW: this drops ${table}.${column} and adds a column to ${table}. Autogenerate cannot see renames: if this
+    # is one, the values of ${column} are lost (data loss). Write instead:
+    #     op.alter_column("${table}", "${column}", new_column_name=NEW_NAME)
+    # (and the reverse in downgrade()), then delete the add_column/drop_column pair and this comment. If the drop
+    # is intended, declare it in migrations/policy.toml ([[data_loss]], with the reason).
+% endfor
 % if new_enum_column:
     # REVIEW: add_column does not create a new enum type. Create it first, drop it in downgrade() after the column:
     #     sa.Enum(LABELS..., name=NAME).create(op.get_bind(), checkfirst=False)   /   sa.Enum(name=NAME).drop(...)
