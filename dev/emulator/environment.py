@@ -158,8 +158,8 @@ class Environment:
     ) -> None:
         """Start the worker. ``private_tmp``: it makes /tmp its own (``config.ephemeral_storage_mb``); ``tmpdir``: the
         directory its TMPDIR names otherwise, removed with the environment; ``prewarm``: it loads the app during init
-        (an eager environment); ``read_only_task_root``: in its private /tmp's mount namespace the task root is read-only,
-        as ``/var/task`` is on Lambda."""
+        (an eager environment); ``read_only_task_root``: in its private /tmp's mount namespace the task root is
+        read-only, as ``/var/task`` is on Lambda."""
         self.config = config
         self.generation = generation
         self.init_ms: float | None = None
