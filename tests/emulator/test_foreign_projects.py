@@ -154,6 +154,50 @@ def test_init_stage_writes_only_its_three_keys_and_says_so(tmp_path: Path) -> No
         init_stage.local_stage(settings, "staging")
 
 
+# A settings file as people write them: two-space indent, odd spacing, keys in their own order, non-ASCII text,
+# compact lists, no newline at the end. init-stage must leave every byte of it where it was.
+HANDWRITTEN = (
+    '{\n  "dev" : {"app_function": "app.app",  "profile_name": "default",\n'
+    '     "environment_variables": {"GREETING": "grüß dich"}, "exclude": ["*.md","tests"]},\n'
+    '  "production": {\n      "extends": "dev",   "memory_size": 1024\n  }\n}'
+)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def _single_edit(before: str, after: str) -> tuple[str, str]:
+    """(what was removed, what was put in its place): the one contiguous change from ``before`` to ``after``."""
+    prefix = _common_prefix(before, after)
+    suffix = _common_prefix(before[prefix:][::-1], after[prefix:][::-1])
+    return before[prefix : len(before) - suffix], after[prefix : len(after) - suffix]
+
+
+def test_init_stage_adds_the_stage_and_changes_no_other_byte(tmp_path: Path) -> None:
+    path = tmp_path / "zappa_settings.json"
+    path.write_text(HANDWRITTEN, encoding="utf-8")
+    run = _init_stage(tmp_path, "--extends", "dev")
+    assert run.returncode == 0, run.stderr
+    after = path.read_text(encoding="utf-8")
+    removed, inserted = _single_edit(HANDWRITTEN, after)
+    assert removed == "", "init-stage changed bytes of the original file"
+    assert after == HANDWRITTEN.replace("\n  }\n}", "\n  }" + inserted + "\n}"), "inserted after the last stage"
+    assert inserted.startswith(',\n  "local": {\n    "extends": "dev",'), inserted  # the file's own indentation
+    assert json.loads(after)["local"] == {
+        "extends": "dev",
+        "profile_name": None,
+        "aws_endpoint_urls": {"lambda": "http://127.0.0.1:9000"},
+    }
+
+    # Again with another endpoint: only the local stage's own text changes, in place.
+    run = _init_stage(tmp_path, "--extends", "dev", "--endpoint", "http://127.0.0.1:9100")
+    assert run.returncode == 0, run.stderr
+    again = path.read_text(encoding="utf-8")
+    assert again == after.replace('"lambda": "http://127.0.0.1:9000"', '"lambda": "http://127.0.0.1:9100"'), again
+    assert again.startswith(HANDWRITTEN[: HANDWRITTEN.rindex("\n}")]), "the other stages moved"
+
+
 def test_init_stage_print_changes_nothing_and_bad_json_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "zappa_settings.json").write_text('{"dev": {"profile_name": "default"}}')
     printed = _init_stage(tmp_path, "--extends", "dev", "--print")
