@@ -36,7 +36,9 @@ from dev.hub.client import DEFAULT_URL
 
 SEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # fixed publication times, so a second run is a replay
 SUBSCRIBE_FUNCTION = "run.subscribe_channel"
-VERIFY_TIMEOUT = 60.0
+# The hub retries a verification the callback did not confirm in time (a cold API front under load): 5 attempts of
+# up to 10 s each, 15 s apart in all (dev/hub/hub.py). Waiting longer than that only delays the error.
+VERIFY_TIMEOUT = 120.0
 
 
 class SeedError(RuntimeError):
