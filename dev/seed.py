@@ -93,7 +93,9 @@ def subscribe(target: Target, channel_id: str) -> dict[str, Any]:
             f"subscribing {channel_id}: the hub could not verify it through {subscription['callback_url']}: "
             f"{request['detail']}. The function's callback URL must reach the API front (`make status`)"
         )
-    print(f"subscribed: {channel_id} through the Lambda, verified by the hub at {subscription['callback_url']}")
+    retried = f" (on attempt {request['attempts']}: the hub retried)" if request.get("attempts", 1) > 1 else ""
+    where = subscription["callback_url"]
+    print(f"subscribed: {channel_id} through the Lambda, verified by the hub at {where}{retried}")
     return subscription
 
 
