@@ -14,7 +14,16 @@ from dev.health import http_healthy
 from dev.ports import port_in_use
 
 from . import engine
-from .settings import SandboxError, Settings, port_error, print_summary, say
+from .settings import (
+    SandboxError,
+    Settings,
+    forget_ports,
+    port_error,
+    print_summary,
+    record_ports,
+    say,
+    stage_endpoint_error,
+)
 
 UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the image
 SERVICES = ("db", "lambda", "hub")
@@ -89,6 +98,9 @@ class Docker:
 
     def up(self) -> None:
         settings = self.settings
+        moved = stage_endpoint_error(settings)
+        if moved is not None:
+            raise moved
         self.compose()  # no Compose: say so before anything else
         if not self.is_running():
             # Before compose runs: its own message for a busy port is an engine error that names no variable.
@@ -103,12 +115,14 @@ class Docker:
                 f"`docker compose up` did not bring every service up healthy (exit {code}): "
                 f"{self._describe(states)}. `make logs` shows why; fix it and `make up` again."
             )
+        record_ports(settings)
         say("sandbox is up (docker mode)")
         print_summary(settings, self.mode, where=self.data_location())
 
     def down(self) -> None:
         was_running = bool(self.states())
         self.run("down")
+        forget_ports(self.settings)
         if was_running:
             say(f"stopped; data kept in {self.data_location()} (`make reset` wipes it)")
         else:
@@ -138,6 +152,7 @@ class Docker:
 
     def wipe(self) -> None:
         self.run("down", "--volumes")
+        forget_ports(self.settings)
 
     def data_location(self) -> str:
         return f"the compose volume {self.settings.compose_project}_pgdata"
