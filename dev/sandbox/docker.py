@@ -11,7 +11,7 @@ import sys
 
 from dev import services
 from dev.health import http_healthy
-from dev.ports import port_in_use
+from dev.ports import port_in_use, reachable
 
 from . import engine
 from .settings import (
@@ -29,6 +29,9 @@ UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the imag
 SERVICES = ("db", "lambda", "hub")
 # What the image is made of at run time: the source itself is bind-mounted, so only these call for a rebuild.
 BUILD_INPUTS = ("Dockerfile", "requirements.txt", ".dockerignore")
+BASE_IMAGES = (f"postgres:{services.POSTGRES_VERSION}", "python:3.11-slim")  # docker-compose.yml and the Dockerfile
+REGISTRY = "registry-1.docker.io"
+PYPI = "pypi.org"
 
 
 class Docker:
@@ -92,6 +95,25 @@ class Docker:
         newest = max((path.stat().st_mtime for path in inputs if path.exists()), default=0.0)
         return created is not None and newest < created
 
+    def offline_reason(self, built: bool) -> str | None:
+        """When `up` failed for want of the network, the one line that says so: a base image that is not here and a
+        registry that does not answer, or an image build (requirements.txt from PyPI) with PyPI not answering."""
+        client = self._client()
+        try:
+            missing = [image for image in BASE_IMAGES if not client.images.list(name=image)]
+        finally:
+            client.close()
+        if missing and not reachable(REGISTRY):
+            needs = f"it pulls {', '.join(missing)} from Docker Hub, and {REGISTRY} does not answer from here"
+        elif built and not reachable(PYPI):
+            needs = f"its lambda image installs requirements.txt from PyPI, and {PYPI} does not answer from here"
+        else:
+            return None
+        return (
+            f"the first `make up` in Docker mode needs the network: {needs}. Run it once online, or use the embedded "
+            "mode, which needs none: `SANDBOX=embedded make up`"
+        )
+
     # -- Backend --------------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return any(state.status == "running" for state in self.states().values())
@@ -110,6 +132,8 @@ class Docker:
         build = [] if self.image_is_current() else ["--build"]
         code = self.run("up", "--detach", *build, "--wait", "--wait-timeout", str(UP_TIMEOUT), check=False)
         states = self.states()
+        if code != 0 and (offline := self.offline_reason(bool(build))):
+            raise SandboxError(offline)
         if code != 0 or not all(name in states and states[name].up for name in SERVICES):
             raise SandboxError(
                 f"`docker compose up` did not bring every service up healthy (exit {code}): "
