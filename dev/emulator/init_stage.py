@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in changed:
         print(f"  {line}")
     print(
-        f"next: make emulator-smoke PROJECT={args.project_dir.resolve()} FN=module.function"
+        f"next: make emulator-smoke PROJECT={args.project_dir.resolve()}"
         + (f" SETTINGS={args.settings}" if args.settings != Path("zappa_settings.json") else "")
         + f"   (or: zappa invoke {args.stage} 'module.function' with dummy AWS_* credentials exported)"
     )

@@ -316,10 +316,18 @@ def rehearse(
             steps.append(raw_step(project, stage, cli, checks.raw))
             steps.append(api_step(config, emulator, checks.api_path))
             if not all(step.ok for step in steps):
-                steps.append(checked("emulator console (end)", False, emulator.log()[-3000:]))
+                steps.append(checked("emulator console (end)", False, console_excerpt(emulator.log())))
         return steps
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def console_excerpt(console: str) -> str:
+    """The functions' errors first (Lambda's ``[ERROR] Type: message`` lines: a log tail of 4 KB often ends inside
+    the traceback, past the message), then the end of the console."""
+    errors = [line for line in console.splitlines() if line.startswith("[ERROR]")][-5:]
+    head = "errors the functions raised:\n" + "\n".join(errors) + "\n...\n" if errors else ""
+    return head + console[-3000:]
 
 
 def summary(steps: list[Step]) -> str:
