@@ -141,9 +141,16 @@ def recorded_ports(sandbox_dir: Path) -> services.Ports | None:
 
 
 def record_ports(settings: Settings) -> None:
-    """After a successful ``make up``: later commands use these ports without being told again."""
+    """After a successful ``make up``: later commands use these ports without being told again. The file belongs
+    to whoever owns the checkout (a root ``make up`` leaves nothing in a developer's checkout they cannot remove)."""
+    created = not settings.sandbox_dir.exists()
     settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
-    (settings.sandbox_dir / PORTS_FILE).write_text(json.dumps(asdict(settings.ports)) + "\n")
+    path = settings.sandbox_dir / PORTS_FILE
+    path.write_text(json.dumps(asdict(settings.ports)) + "\n")
+    if os.geteuid() == 0:
+        owner = settings.project_dir.stat()
+        for made in [path, *([settings.sandbox_dir] if created else [])]:
+            os.chown(made, owner.st_uid, owner.st_gid)
 
 
 def forget_ports(settings: Settings) -> None:
