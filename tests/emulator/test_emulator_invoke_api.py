@@ -303,6 +303,7 @@ def test_concurrent_requests_get_at_most_max_concurrency_environments(emulator: 
     assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2, "starting": 0}
 
 
+@pytest.mark.emulator
 def test_a_client_that_resets_its_connection_leaves_no_traceback_on_the_console(emulator_factory) -> None:
     """A CLI process that exits with its keep-alive connection open resets it (RST): the emulator's thread waiting
     for the next request on it must end quietly, not print a ConnectionResetError traceback after every call."""

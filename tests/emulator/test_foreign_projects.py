@@ -339,6 +339,7 @@ def test_emulator_smoke_finds_settings_in_a_subfolder_and_reports_a_failing_func
     )
 
 
+@pytest.mark.emulator
 def test_emulator_smoke_without_a_function_loads_the_app_and_runs_a_raw_flask_migrate(factory_project) -> None:
     """No FN: Zappa's keep-warm event through boto3 and its callback through the real CLI; RAW= the README's generic
     Flask-Migrate line (the WSGI module found through zappa_settings, whatever it is called); the API front after."""

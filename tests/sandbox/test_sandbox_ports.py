@@ -49,6 +49,7 @@ def test_make_up_refuses_an_emulator_port_the_local_stage_does_not_name(mode: st
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.emulator
 def test_the_stage_names_the_emulator_port_and_every_command_finds_the_moved_sandbox() -> None:
     base = service_tempdir("yt-ports-")
     checkout = base / "app"
