@@ -43,7 +43,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	else \
 		echo 'setup: uv $(UV_VERSION) was unavailable or failed; installing the same pins with pip (slower)' >&2; \
 		{ $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; } && \
-		$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt; \
+		$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt || \
+		{ echo 'setup: installing needs the network the first time (PyPI, or your PIP_INDEX_URL): run `make setup` once online' >&2; exit 1; }; \
 	fi
 	@touch $(STAMP)
 

@@ -120,6 +120,7 @@ def sandbox_rows() -> list[Row]:
         EMULATOR_PORT=str(free_port()),
         API_PORT=str(free_port()),
         HUB_PORT=str(free_port()),
+        SANDBOX_IGNORE_STAGE_ENDPOINT="1",  # the checkout's local stage names 9000; only up/down are timed here
     )
     env.pop("DATABASE_URL", None)
 

@@ -51,6 +51,7 @@ class Clone:
             EMULATOR_PORT=str(free_port()),
             API_PORT=str(free_port()),
             HUB_PORT=str(free_port()),
+            SANDBOX_IGNORE_STAGE_ENDPOINT="1",  # its local stage names 9000; make invoke-* follow EMULATOR_PORT
             UV_CACHE_DIR=str(base / "uv-cache"),
         )
         if project:

@@ -12,6 +12,9 @@ Two checks:
 - :func:`check_variables`: every variable a function will get, judged by its *value*, not its name (a project may
   call it ``SQLALCHEMY_DATABASE_URI``, ``POSTGRES_URL`` or ``DB``): any database URL in it (PostgreSQL, MySQL,
   MariaDB, SQL Server, Oracle, MongoDB, Redis, ...) must point at this machine. SQLite and DuckDB files are local.
+  Split settings too (Django's ``DATABASES`` from ``DATABASE_HOST``, libpq's ``PGHOST``, ``DB_HOST``,
+  ``POSTGRES_HOST``): a variable whose *name* says host (``*HOST``, ``*_HOSTNAME``, ``*HOSTADDR``) must hold a
+  loopback address or name, a Unix-socket directory, or a sandbox service's name (``db``, ``lambda``, ``hub``).
 
     python -m dev.guard                  # checks $DATABASE_URL (nothing set: nothing to check)
     python -m dev.guard postgresql://...
@@ -29,6 +32,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 ALLOW_VARIABLE = "SANDBOX_ALLOW_REMOTE_DB"
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 COMPOSE_SERVICES = frozenset({"db"})
+#: Every sandbox service a function may be pointed at by name (docker-compose.yml's services).
+SANDBOX_SERVICES = frozenset({"db", "lambda", "hub"})
+#: A variable whose name says it holds a host: DATABASE_HOST, PGHOST, DB_HOSTNAME, PGHOSTADDR (not ALLOWED_HOSTS).
+_HOST_NAME = re.compile(r"HOST(?:NAME|ADDR)?$", re.IGNORECASE)
 # URL schemes of network databases (SQLAlchemy's ``dialect+driver://`` included: the part before "+" counts).
 DATABASE_SCHEMES = frozenset(
     {
@@ -123,16 +130,56 @@ def check_database_url(url: str, environ: Mapping[str, str] | None = None) -> No
         raise _refusal("DATABASE_URL", remote, "Point DATABASE_URL at a local database, or unset it.")
 
 
+def is_host_variable(name: str) -> bool:
+    """The variable's name says it holds a host name (``DATABASE_HOST``, ``PGHOST``, ``DB_HOSTNAME``)."""
+    return bool(_HOST_NAME.search(name))
+
+
+def named_hosts(value: str) -> list[str]:
+    """The hosts in a host variable's value: ``name``, ``name:port``, ``[::1]:5432``, libpq's comma-separated list,
+    a URL's host, or a Unix-socket directory."""
+    hosts = []
+    for item in str(value).split(","):
+        item = item.strip()
+        if "://" in item:
+            item = urlsplit(item).hostname or ""
+        elif item.startswith("["):
+            item = item[1 : item.index("]")] if "]" in item else item[1:]
+        elif item.count(":") == 1:
+            item = item.split(":", 1)[0]
+        hosts.append(item)
+    return [host for host in hosts if host]
+
+
+def remote_named_hosts(name: str, value: str) -> list[str]:
+    """The hosts a host variable names that are neither this machine nor a sandbox service ([] for other names)."""
+    if not is_host_variable(name):
+        return []
+    return [host for host in named_hosts(value) if not is_local_host(host) and host.lower() not in SANDBOX_SERVICES]
+
+
 def check_variables(variables: Mapping[str, str], source: str, environ: Mapping[str, str] | None = None) -> None:
-    """Raise ``RemoteDatabaseError`` if any value holds a database URL whose host is not this machine.
+    """Raise ``RemoteDatabaseError`` if any value holds a database URL whose host is not this machine, or a variable
+    whose name says host (``DATABASE_HOST``, ``PGHOST``) names a host that is neither this machine nor a sandbox
+    service.
 
     ``source`` says where the variables come from ("--pass-env", "stage 'local' of zappa_settings.json"), so the
-    message says where to fix it. Every variable is checked by value, whatever its name.
+    message says where to fix it. Every variable is checked by value, whatever its name; host variables by name too.
     """
     environ = os.environ if environ is None else environ
     if environ.get(ALLOW_VARIABLE) == "1":
         return
     for name, value in sorted(variables.items()):
+        hosts = remote_named_hosts(name, str(value))
+        if hosts:
+            services = ", ".join(sorted(SANDBOX_SERVICES))
+            raise _refusal(
+                name,
+                sorted(set(hosts)),
+                f"Set {name} to 127.0.0.1 (or a sandbox service's name in Docker mode: {services}) in the stage you "
+                f"serve (its environment_variables), or pass a local value with --pass-env {name}.",
+                source,
+            )
         remote = [host for url in database_urls(str(value)) for host in remote_hosts(url)]
         if remote:
             raise _refusal(

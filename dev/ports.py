@@ -35,3 +35,13 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
         except OSError:
             return True
     return False
+
+
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """A TCP connection to ``host:port`` opens (name resolved, something answers): how a command that failed to
+    download tells "you are offline" from any other failure, in one line instead of the tool's traceback."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

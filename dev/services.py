@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,8 +93,9 @@ class Ports:
     }
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Ports:
-        values = {}
+    def from_env(cls, environ: Mapping[str, str], base: Ports | None = None) -> Ports:
+        """The ports ``environ`` sets, the others as in ``base`` (default: the defaults above)."""
+        values = dict(asdict(base)) if base is not None else {}
         for field_name, variable in cls.ENV.items():
             raw = environ.get(variable)
             if raw:

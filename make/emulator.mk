@@ -27,6 +27,7 @@ bench-invoke: $(STAMP) ## Benchmark: warm/cold invoke vs make invoke-upgrade, fl
 	$(PY) -m dev.bench_invoke $(BENCH_ARGS)
 
 .PHONY: emulator-smoke
-emulator-smoke: $(STAMP) ## Rehearse any Zappa project: make emulator-smoke PROJECT=path FN=module.function [SETTINGS=sub/zappa_settings.json API_PATH=/]
-	@test -n "$(PROJECT)" -a -n "$(FN)" || { echo "usage: make emulator-smoke PROJECT=path FN=module.function [STAGE=local] [SETTINGS=file] [API_PATH=/] [PAYLOAD='{...}']" >&2; echo "first, once: $(PY) -m dev.emulator init-stage --project-dir PATH --extends dev" >&2; exit 2; }
-	$(PY) -m dev.emulator.smoke --project "$(PROJECT)" --function "$(FN)" --stage $(STAGE) $(if $(SETTINGS),--settings "$(SETTINGS)") $(if $(API_PATH),--api-path "$(API_PATH)") $(if $(PAYLOAD),--payload '$(PAYLOAD)')
+# MANAGE and RAW reach the command through the environment ("$$RAW"), so quotes and semicolons in them survive.
+emulator-smoke: $(STAMP) ## Rehearse any Zappa project: make emulator-smoke PROJECT=path [FN=module.function MANAGE=migrate RAW='code' API_PATH=/ SETTINGS=sub/zappa_settings.json]
+	@test -n "$(PROJECT)" || { echo "usage: make emulator-smoke PROJECT=path [STAGE=local] [SETTINGS=file] [FN=module.function [PAYLOAD='{...}']] [API_PATH=/] [MANAGE='migrate'] [RAW='python code']" >&2; echo "first, once: $(PY) -m dev.emulator init-stage --project-dir PATH --extends dev" >&2; exit 2; }
+	$(PY) -m dev.emulator.smoke --project "$(PROJECT)" --stage $(STAGE) $(if $(FN),--function "$(FN)") $(if $(SETTINGS),--settings "$(SETTINGS)") $(if $(API_PATH),--api-path "$(API_PATH)") $(if $(PAYLOAD),--payload '$(PAYLOAD)') $(if $(MANAGE),--manage "$$MANAGE") $(if $(RAW),--raw "$$RAW")

@@ -6,7 +6,7 @@
                            [--python PATH] [--tmp auto|private|tmpdir] [--watch auto|watch|scan]
                            [--warm-containers eager|lazy]
                            [--package-dir DIR] [--runtime-dir DIR] [--memory-probe auto|proc|rusage]
-                           [--limits-from STAGE]
+                           [--limits-from STAGE] [--writable-task-root]
     python -m dev.emulator init-stage --extends dev [--stage local] [--print] ...   (see init_stage.py)
 
 ``--package-dir`` serves an unpacked ``zappa package`` zip instead of the project's files: the code, and the
@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from dev.guard import RemoteDatabaseError, check_variables
@@ -102,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "its own but absolute /tmp paths shared; auto = private where the kernel allows it",
     )
     parser.add_argument(
+        "--writable-task-root",
+        action="store_true",
+        help="let the functions write into the project (Lambda does not: /var/task is read-only; by default the "
+        "project is read-only to them wherever /tmp is private)",
+    )
+    parser.add_argument(
         "--watch",
         choices=("auto", "watch", "scan"),
         default="auto",
@@ -149,21 +156,38 @@ def choose_interpreter(args: argparse.Namespace, project_dir: Path) -> interpret
         raise StartupError(str(exc)) from None
 
 
-def private_tmp_available(choice: str, python: str) -> tuple[bool, str]:
-    """(private /tmp per environment?, how or why not), from a throw-away probe process (:mod:`.private_tmp`)."""
+@dataclass(frozen=True)
+class Namespace:
+    """What the workers' mount namespace gives them here (:mod:`.private_tmp`), from a throw-away probe process."""
+
+    private_tmp: bool
+    tmp_how: str  # how /tmp is made private, or why it is not
+    read_only: bool  # the task root is read-only to the functions
+    read_only_how: str  # what stays writable inside it, or why it is not read-only
+
+
+def probe_namespace(choice: str, python: str, task_root: Path, writable_task_root: bool) -> Namespace:
+    """Probe the namespace the workers will get: a private /tmp (``--tmp``) and a read-only task root."""
     if choice == "tmpdir":
-        return False, "--tmp tmpdir"
+        return Namespace(False, "--tmp tmpdir", False, "no mount namespace (--tmp tmpdir)")
     script = str(Path(__file__).with_name("private_tmp.py"))
     try:
-        proc = subprocess.run([python, "-I", script, "512"], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([python, "-I", script, "512", str(task_root)], capture_output=True, text=True, timeout=30)
         answer = json.loads(proc.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
         answer = {"private": False, "reason": f"the probe failed: {exc}"}
-    if answer.get("private"):
-        return True, str(answer["how"])
-    if choice == "private":
-        raise StartupError(f"--tmp private: this system does not allow a private /tmp ({answer.get('reason')})")
-    return False, str(answer.get("reason"))
+    if not answer.get("private"):
+        if choice == "private":
+            raise StartupError(f"--tmp private: this system does not allow a private /tmp ({answer.get('reason')})")
+        reason = str(answer.get("reason"))
+        return Namespace(False, reason, False, f"no mount namespace here: {reason}")
+    if writable_task_root:
+        return Namespace(True, str(answer["how"]), False, "--writable-task-root")
+    if not answer.get("read_only"):
+        return Namespace(True, str(answer["how"]), False, str(answer.get("read_only_reason")))
+    kept = [str(Path(path).relative_to(task_root.resolve())) for path in answer.get("writable") or []]
+    how = f"except {', '.join(kept)} (the functions' packages and bytecode)" if kept else "all of it"
+    return Namespace(True, str(answer["how"]), True, how)
 
 
 def load_registry(
@@ -229,7 +253,7 @@ def banner(
     pass_env: dict,
     missing: list[str],
     live_memory: bool,
-    tmp_how: str,
+    namespace: Namespace,
 ) -> str:
     """What runs where, with what, and every setting that deserves a warning."""
     assert runtime.interpreter is not None and runtime.changes is not None
@@ -262,11 +286,18 @@ def banner(
         lines.append(f"note: {', '.join(missing)} not set in this environment, so not passed to the functions")
     lines.append("AWS credentials in the functions: placeholders (your ~/.aws and AWS_* variables stay out)")
     if runtime.private_tmp:
-        lines.append(f"/tmp: private and empty per environment ({tmp_how}), gone with it, as on Lambda")
+        lines.append(f"/tmp: private and empty per environment ({namespace.tmp_how}), gone with it, as on Lambda")
     else:
         lines.append(
-            f"WARNING: /tmp is NOT private here ({tmp_how}): each environment gets a TMPDIR of its own, but absolute "
-            "/tmp paths are shared between environments and with this machine"
+            f"WARNING: /tmp is NOT private here ({namespace.tmp_how}): each environment gets a TMPDIR of its own, but "
+            "absolute /tmp paths are shared between environments and with this machine"
+        )
+    if namespace.read_only:
+        lines.append(f"task root: read-only to the functions, as /var/task on Lambda ({namespace.read_only_how})")
+    else:
+        lines.append(
+            f"WARNING: the task root is WRITABLE to the functions here ({namespace.read_only_how}); on Lambda it is "
+            "read-only: a write into the project that works here fails there with [Errno 30] Read-only file system"
         )
     lines.append(runtime.changes.describe())
     if runtime.changes.kind == "scan" and runtime.eager:
@@ -335,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         probe = memory_probe(args.memory_probe)
         project_dir = args.project_dir.resolve()
         python = choose_interpreter(args, project_dir)
-        private_tmp, tmp_how = private_tmp_available(args.tmp, python.path)
+        task_root = args.package_dir.resolve() if args.package_dir else project_dir
+        namespace = probe_namespace(args.tmp, python.path, task_root, args.writable_task_root)
         try:
             run_dir = scratch.new_run_dir()
         except OSError as exc:
@@ -355,13 +387,14 @@ def main(argv: list[str] | None = None) -> int:
             log_sink=console_log_sink(),
             memory_probe=probe,
             interpreter=python,
-            private_tmp=private_tmp,
+            private_tmp=namespace.private_tmp,
+            read_only_task_root=namespace.read_only,
             eager=args.warm_containers == "eager",
             changes=detector,
             run_dir=run_dir,
         )
         servers = serve(runtime, args)
-        lines = banner(args, registry, runtime, endpoint, pass_env, missing, probe is memory.proc_peak_mb, tmp_how)
+        lines = banner(args, registry, runtime, endpoint, pass_env, missing, probe is memory.proc_peak_mb, namespace)
         print(lines, flush=True)
         wait_for_signal()
     except StartupError as exc:

@@ -154,10 +154,12 @@ class Environment:
         private_tmp: bool = False,
         tmpdir: Path | None = None,
         prewarm: bool = False,
+        read_only_task_root: bool = False,
     ) -> None:
         """Start the worker. ``private_tmp``: it makes /tmp its own (``config.ephemeral_storage_mb``); ``tmpdir``: the
         directory its TMPDIR names otherwise, removed with the environment; ``prewarm``: it loads the app during init
-        (an eager environment)."""
+        (an eager environment); ``read_only_task_root``: in its private /tmp's mount namespace the task root is
+        read-only, as ``/var/task`` is on Lambda."""
         self.config = config
         self.generation = generation
         self.init_ms: float | None = None
@@ -172,7 +174,11 @@ class Environment:
         self._log = open(self.log_path, "ab+")  # noqa: SIM115 - lives as long as the environment
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-        options = {"private_tmp_mb": config.ephemeral_storage_mb if private_tmp else None, "prewarm": prewarm}
+        options = {
+            "private_tmp_mb": config.ephemeral_storage_mb if private_tmp else None,
+            "read_only_task_root": private_tmp and read_only_task_root,
+            "prewarm": prewarm,
+        }
         argv = [python, WORKER_SCRIPT, str(req_r), str(resp_w), str(project_dir), config.settings_dir]
         self._spawned = time.monotonic()
         try:

@@ -19,9 +19,10 @@ The stage it writes (or, with ``--print``, only prints):
   do (``AWS_ACCESS_KEY_ID=local ...``): the emulator does not check them;
 - ``aws_endpoint_urls.lambda``: where ``zappa invoke local ...`` sends the call, the emulator's Invoke API.
 
-An existing stage keeps every other key; only these three are set, and the command says what it changed. The file is
-rewritten with its own indentation; it is JSON (a YAML or TOML settings file is not rewritten: the stage is printed
-for you to add by hand).
+An existing stage keeps every other key; only these three are set, and the command says what it changed. Nothing
+else in the file changes, byte for byte: a new stage is inserted after the last one, an existing one is replaced in
+place, in the file's own indentation, so the user's diff is exactly the stage. JSON only (a YAML or TOML settings
+file is not rewritten: the stage is printed for you to add by hand, which keeps its comments).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -102,12 +104,61 @@ def read_settings(path: Path) -> tuple[dict[str, Any], str]:
     return settings, text
 
 
-def write_settings(path: Path, settings: dict[str, Any], indent: int | str) -> None:
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, index: int) -> int:
+    return _WHITESPACE.match(text, index).end()
+
+
+def stage_spans(text: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """Where each stage's value lies in the settings text (``{name: (start, end)}``), and the index of the closing
+    brace of the top-level object. The standard library's own scanner reads every string and value, so what counts
+    as JSON is exactly what ``json.loads`` accepts."""
+    decoder = json.JSONDecoder()
+    index = _skip(text, 0)
+    if text[index : index + 1] != "{":
+        raise InitStageError("the settings file must hold a JSON object of stages; nothing was changed")
+    spans: dict[str, tuple[int, int]] = {}
+    index = _skip(text, index + 1)
+    while text[index : index + 1] == '"':
+        key, index = json.decoder.scanstring(text, index + 1)
+        index = _skip(text, index)
+        _, end = decoder.raw_decode(text, _skip(text, index + 1))  # past the ":"
+        spans[key] = (_skip(text, index + 1), end)
+        index = _skip(text, end)
+        if text[index : index + 1] == ",":
+            index = _skip(text, index + 1)
+    return spans, index
+
+
+def _stage_text(stage: dict[str, Any], indent: int | str) -> str:
+    """The stage's value as JSON nested one level deep in a file indented with ``indent``."""
+    unit = indent if isinstance(indent, str) else " " * indent
+    return json.dumps(stage, indent=indent, ensure_ascii=False).replace("\n", "\n" + unit)
+
+
+def edit_settings_text(text: str, name: str, stage: dict[str, Any], indent: int | str) -> str:
+    """``text`` with stage ``name`` set to ``stage`` and not one other byte changed: an existing stage's value is
+    replaced where it is; a new stage goes after the last one (or into an empty object)."""
+    spans, closing = stage_spans(text)
+    value = _stage_text(stage, indent)
+    if name in spans:
+        start, end = spans[name]
+        return text[:start] + value + text[end:]
+    unit = indent if isinstance(indent, str) else " " * indent
+    member = f"{unit}{json.dumps(name)}: {value}"
+    if not spans:
+        return text[:closing] + f"\n{member}\n" + text[closing:]
+    last_end = max(end for _, end in spans.values())
+    return text[:last_end] + f",\n{member}" + text[last_end:]
+
+
+def write_settings(path: Path, text: str) -> None:
     """Atomically: an interrupted write leaves the old file, never half a new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
-        json.dump(settings, handle, indent=indent)
-        handle.write("\n")
+        handle.write(text)
     os.chmod(tmp, path.stat().st_mode & 0o777)
     os.replace(tmp, path)
 
@@ -147,12 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     if not changed:
         print(f"{path}: stage {args.stage!r} already rehearses against {args.endpoint}; nothing changed")
         return 0
-    write_settings(path, new, _indent_of(text))
+    edited = edit_settings_text(text, args.stage, new[args.stage], _indent_of(text))
+    if json.loads(edited) != new:  # never write a file that does not say what was meant
+        print(f"error: could not edit {path} in place; add this stage by hand:", file=sys.stderr)
+        print(json.dumps({args.stage: new[args.stage]}, indent=4), file=sys.stderr)
+        return 2
+    write_settings(path, edited)
     print(f"{path}:")
     for line in changed:
         print(f"  {line}")
     print(
-        f"next: make emulator-smoke PROJECT={args.project_dir.resolve()} FN=module.function"
+        f"next: make emulator-smoke PROJECT={args.project_dir.resolve()}"
         + (f" SETTINGS={args.settings}" if args.settings != Path("zappa_settings.json") else "")
         + f"   (or: zappa invoke {args.stage} 'module.function' with dummy AWS_* credentials exported)"
     )

@@ -62,6 +62,14 @@ class BaseHandler(BaseHTTPRequestHandler):
         if self.server.options.get("verbose"):
             super().log_message(format, *args)
 
+    def handle(self) -> None:
+        """Serve the connection until the client closes it. A client that resets it instead (a CLI process exiting
+        with its keep-alive connection open) has nothing left to hear: no traceback on the console for that."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+            self.close_connection = True
+
     def read_body(self, limit: int) -> tuple[bytes, bool]:
         """The whole body (read even when too large, so the client gets our answer); (body, too_large).
 

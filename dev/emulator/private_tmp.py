@@ -1,4 +1,5 @@
-"""Lambda's ``/tmp`` for one execution environment: private, empty, sized, gone with the environment.
+"""The worker's mount namespace: Lambda's ``/tmp`` (private, empty, sized, gone with the environment) and its
+read-only task root.
 
 On Lambda every execution environment has its own ``/tmp`` (512 MB by default, up to 10 GB with
 ``ephemeral_storage``): a file written there survives between invocations of that environment and is seen by no
@@ -12,6 +13,13 @@ other. Where the kernel allows it, the worker gets exactly that: a mount namespa
 A path under ``/tmp`` that the worker itself needs (the project, the settings module, the virtualenv, when they live
 there) is bound back into the new ``/tmp`` at the same place before the function runs, so the private ``/tmp`` holds
 those paths and nothing else.
+
+In the same namespace the task root (the project, ``LAMBDA_TASK_ROOT``) is bound onto itself read-only, as
+``/var/task`` is on Lambda: a function that writes there (SQLite beside the code, a cache, an upload) fails here with
+Lambda's ``[Errno 30] Read-only file system`` instead of working on a laptop and failing after deploy. The
+functions' own virtualenv and the bytecode cache stay writable when they live inside the project: they stand in for
+the packages Lambda ships pre-compiled in the zip. The emulator's change watcher runs outside the namespace and sees
+every edit as before.
 
 Elsewhere (macOS, containers that forbid ``unshare``) :mod:`.environment` points ``TMPDIR`` at a private directory
 instead, and the emulator says plainly that absolute ``/tmp`` paths are then shared.
@@ -35,8 +43,14 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_RDONLY = 1
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
 MS_BIND = 4096
 MS_REC = 16384
+MS_RELATIME = 1 << 21
 MS_PRIVATE = 1 << 18
 
 
@@ -137,16 +151,66 @@ def make_private(size_mb: int, keep: list[str]) -> str:
     return f"{kind}, tmpfs {int(size_mb)} MB"
 
 
-def probe(size_mb: int) -> dict[str, object]:
-    """Try it in this (throw-away) process and write a file there: what the emulator's banner reports."""
+def _locked_flags(path: str) -> int:
+    """The mount flags of ``path`` a remount must keep (in a user namespace the kernel refuses to drop them)."""
+    flags = os.statvfs(path).f_flag
+    pairs = (
+        (os.ST_NOSUID, MS_NOSUID),
+        (os.ST_NODEV, MS_NODEV),
+        (os.ST_NOEXEC, MS_NOEXEC),
+        (os.ST_NOATIME, MS_NOATIME),
+        (os.ST_NODIRATIME, MS_NODIRATIME),
+        (getattr(os, "ST_RELATIME", 4096), MS_RELATIME),
+    )
+    return sum(mount_flag for stat_flag, mount_flag in pairs if flags & stat_flag)
+
+
+def writable_inside(task_root: str) -> list[str]:
+    """What stays writable inside a read-only task root: this interpreter's virtualenv and the bytecode cache, when
+    they live in the project (Lambda ships both inside the read-only zip, already compiled; here they are filled as
+    the functions run, and making them read-only would only make every cold start compile again)."""
+    root = os.path.realpath(task_root)
+    candidates = [sys.prefix, getattr(sys, "pycache_prefix", None) or ""]
+    inside = [os.path.realpath(path) for path in candidates if path and os.path.isdir(path)]
+    return _outermost([path for path in inside if path != root and path.startswith(root + os.sep)])
+
+
+def make_read_only(task_root: str, writable: list[str]) -> str:
+    """Bind ``task_root`` onto itself read-only inside this process's mount namespace (:func:`make_private` must have
+    made one); the directories in ``writable`` (inside it) stay writable. Raises PrivateTmpUnavailable."""
+    libc = _libc()
+    root = os.path.realpath(task_root)
+    held = [(path, os.open(path, os.O_PATH)) for path in writable]  # the writable mount, before it is covered
+    _mount(libc, root, root, None, MS_BIND | MS_REC)
+    _mount(libc, None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _locked_flags(root))
+    for path, fd in held:
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+    return "read-only"
+
+
+def probe(size_mb: int, task_root: str = "") -> dict[str, object]:
+    """Try it in this (throw-away) process: a private /tmp it can write, and ``task_root`` read-only (checked with
+    ``os.access``, which honours a read-only mount, so nothing is written there): what the emulator's banner says."""
     try:
-        how = make_private(size_mb, [])
+        how = make_private(size_mb, [task_root] if task_root else [])
         with open(os.path.join(TMP, "probe"), "w") as handle:
             handle.write("ok")
-        return {"private": True, "how": how}
     except (OSError, AttributeError) as exc:  # AttributeError: a libc without unshare (not glibc/musl)
-        return {"private": False, "reason": str(exc)}
+        return {"private": False, "reason": str(exc), "read_only": False, "read_only_reason": str(exc)}
+    answer: dict[str, object] = {"private": True, "how": how, "read_only": False}
+    if not task_root:
+        return answer
+    try:
+        make_read_only(task_root, writable_inside(task_root))
+        if os.access(task_root, os.W_OK):
+            raise PrivateTmpUnavailable("the task root is still writable after a read-only bind")
+        answer.update(read_only=True, writable=writable_inside(task_root))
+    except OSError as exc:
+        answer["read_only_reason"] = str(exc)
+    return answer
 
 
 if __name__ == "__main__":
-    print(json.dumps(probe(int(sys.argv[1]) if len(sys.argv) > 1 else 512)))
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 512
+    print(json.dumps(probe(size, sys.argv[2] if len(sys.argv) > 2 else "")))

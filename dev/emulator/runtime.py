@@ -235,6 +235,7 @@ class Runtime:
     ``memory_probe`` watches a running environment's peak memory (:mod:`.memory`); one that answers None (no /proc)
     leaves the worker's own report, checked when the function returns. ``interpreter`` runs the workers;
     ``private_tmp``: each worker gets its own tmpfs ``/tmp`` (:mod:`.private_tmp`), else its own ``TMPDIR``;
+    ``read_only_task_root``: in that mount namespace the project is read-only to the functions, as on Lambda;
     ``changes`` says when the code changed (:mod:`.changes`); ``eager`` warms a fresh environment on every change.
     ``run_dir`` holds the functions' empty HOME and the TMPDIR stand-ins (outside the project, :mod:`.scratch`).
     """
@@ -246,6 +247,7 @@ class Runtime:
     memory_probe: MemoryProbe = proc_peak_mb
     interpreter: Interpreter | None = None
     private_tmp: bool = False
+    read_only_task_root: bool = False
     eager: bool = True
     changes: ChangeDetector | None = None
     run_dir: Path | None = None
@@ -404,6 +406,7 @@ class Runtime:
             private_tmp=self.private_tmp,
             tmpdir=tmpdir,
             prewarm=prewarm,
+            read_only_task_root=self.read_only_task_root,
         )
         with self._lock:
             self._live = {e for e in self._live if e.alive}
@@ -493,6 +496,7 @@ class Runtime:
             "change_detection": self.changes.kind,
             "warm_containers": "eager" if self.eager else "lazy",
             "tmp": "private" if self.private_tmp else "tmpdir",
+            "task_root": "read-only" if self.private_tmp and self.read_only_task_root else "writable",
             "python": self.python,
             "python_version": self.interpreter.version if self.interpreter is not None else "",
         }

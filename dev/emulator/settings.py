@@ -46,7 +46,7 @@ from . import scratch
 
 RUNTIME_DIRNAME = ".runtime"  # where older versions wrote into the project; still skipped by change detection
 RENDER_SCRIPT = str(Path(__file__).with_name("zappa_render.py"))
-_CACHE_FORMAT = 2  # bump when FunctionConfig's fields change, so old caches are re-rendered
+_CACHE_FORMAT = 3  # bump when FunctionConfig's fields change, so old caches are re-rendered
 
 
 class SettingsError(RuntimeError):
@@ -70,6 +70,7 @@ class FunctionConfig:
     ephemeral_storage_mb: int = 512  # the size of /tmp (Zappa's ephemeral_storage.Size)
     runtime: str = ""  # Zappa's "runtime", e.g. "python3.11"
     app_function: str = ""
+    django_settings: str = ""  # a Django project's settings module (Zappa's django_settings), no app_function
     exclude: list[str] = field(default_factory=list)
     exclude_glob: list[str] = field(default_factory=list)
     lambda_endpoint: str = ""  # the stage's aws_endpoint_urls.lambda, where clients send invocations
@@ -86,6 +87,12 @@ class FunctionConfig:
     def arn(self, account_id: str = "000000000000", qualifier: str | None = None) -> str:
         base = f"arn:aws:lambda:{self.aws_region}:{account_id}:function:{self.function_name}"
         return f"{base}:{qualifier}" if qualifier else base
+
+    @property
+    def serves_http(self) -> bool:
+        """API Gateway would call this stage with HTTP events: it has an API and a WSGI app (Flask's
+        ``app_function`` or Django's ``django_settings``)."""
+        return self.apigateway_enabled and bool(self.app_function or self.django_settings)
 
     @property
     def python_version(self) -> str:

@@ -7,7 +7,8 @@ logging, Alembic's ``fileConfig`` stderr handler, child processes) lands in that
 invocation and frames with START/END/REPORT: capture at the file-descriptor level, as Lambda's log pipe does.
 
 The process mirrors the AWS Python runtime (awslambdaric) where it matters to a Zappa user:
-- init = making ``/tmp`` private (:mod:`.private_tmp`) and importing ``zappa.handler`` (reported as Init Duration);
+- init = making ``/tmp`` private and the task root read-only (:mod:`.private_tmp`) and importing ``zappa.handler``
+  (reported as Init Duration);
   the app itself loads on the first invocation, inside Zappa's ``LambdaHandler``, as on Lambda, or during init for
   an eager environment (``prewarm``), as ``INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT`` makes Zappa do;
 - each invocation runs in a fresh copy of the init phase's ``contextvars`` context, so nothing one pushes there (an
@@ -226,25 +227,30 @@ def serve(req_fd: int, resp_fd: int, prewarm: bool = False, tmp: str = "") -> No
         write_message(resp_fd, reply)
 
 
-def _private_tmp(size_mb: int, keep: list[str]) -> str:
-    """Lambda's private /tmp (see private_tmp.py, loaded by path: nothing of ours may enter ``sys.modules`` under a
-    name a project module could have)."""
+def _namespace_module() -> Any:
+    """private_tmp.py (the worker's mount namespace), loaded by path: nothing of ours may enter ``sys.modules`` under
+    a name a project module could have."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "private_tmp.py")
     spec = importlib.util.spec_from_file_location("_lambda_emulator_private_tmp", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_private(size_mb, module.paths_to_keep(keep))
+    return module
 
 
 def main(argv: list[str]) -> None:
     """``worker.py REQ_FD RESP_FD TASK_ROOT SETTINGS_DIR [OPTIONS_JSON]``; options: ``private_tmp_mb`` (a private
-    /tmp of that size, or none: the runtime set TMPDIR instead), ``prewarm`` (load the app during init)."""
+    /tmp of that size, or none: the runtime set TMPDIR instead), ``read_only_task_root`` (in that namespace, the task
+    root read-only, as /var/task on Lambda), ``prewarm`` (load the app during init)."""
     req_fd, resp_fd, project_dir, settings_dir = int(argv[0]), int(argv[1]), argv[2], argv[3]
     options = json.loads(argv[4]) if len(argv) > 4 else {}
     tmp = ""
     if options.get("private_tmp_mb"):
+        namespace = _namespace_module()
         keep = [project_dir, settings_dir, os.environ.get("HOME", "")]
-        tmp = _private_tmp(int(options["private_tmp_mb"]), keep)
+        tmp = namespace.make_private(int(options["private_tmp_mb"]), namespace.paths_to_keep(keep))
+        if options.get("read_only_task_root"):
+            namespace.make_read_only(project_dir, namespace.writable_inside(project_dir))
+            tmp += ", task root read-only"
     # sys.path[0] is this file's directory: replace it by the settings module's directory and the task root.
     sys.path[0:1] = [settings_dir, project_dir]
     os.chdir(project_dir)

@@ -67,6 +67,7 @@ def render_stages(settings_file: str, runtime_dir: str | None, drop_env: list[st
             "settings_dir": settings_dir,
             "runtime": cli.runtime,
             "app_function": cli.app_function or "",
+            "django_settings": cli.django_settings or "",
             "exclude": list(config.get("exclude", [])),
             "exclude_glob": list(config.get("exclude_glob", [])),
             "lambda_endpoint": (config.get("aws_endpoint_urls") or {}).get("lambda") or "",

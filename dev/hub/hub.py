@@ -7,7 +7,11 @@ does it, and nothing about any particular subscriber:
   is checked, answered 202 Accepted, and verified afterwards: a GET to the callback with ``hub.mode``,
   ``hub.topic``, ``hub.challenge`` and (subscribe only) ``hub.lease_seconds``. Only a 2xx answer that echoes the
   challenge verifies it; then the subscription exists (subscribe, with its secret and lease) or is gone
-  (unsubscribe). A failed verification changes nothing: a renewal that fails leaves the current lease running;
+  (unsubscribe). A 404 is the subscriber's definite "no"; anything else (no answer in time, a 5xx, a wrong echo) is
+  a temporary failure, retried with a growing delay (``retry_delays``, 1, 2, 4 and 8 s by default), as PubSubHubbub
+  0.3 (section 6.2.1) asks of a hub that verifies asynchronously: a callback behind a cold Lambda may need longer
+  than one attempt's timeout the first time. When the retries are spent the verification is abandoned. A failed
+  verification changes nothing: a renewal that fails leaves the current lease running;
 - :meth:`Hub.deny` tells a subscriber its subscription is refused (``hub.mode=denied``, section 5.2);
 - :meth:`Hub.publish` delivers a feed to every verified subscriber of its topic whose lease has not ended, signed
   with that subscriber's secret (``X-Hub-Signature: sha1=<HMAC of the raw body>``, as YouTube's hub signs);
@@ -44,6 +48,8 @@ CALLBACK_TIMEOUT = 10.0  # seconds a subscriber's callback may take to answer
 MAX_ANSWER_CHARS = 64 * 1024  # of a subscriber's answer to a delivery, passed back to the publisher
 KEPT_REQUESTS = 200  # the most recent subscription requests kept for inspection
 VERIFICATIONS = ("async", "sync", "manual")
+#: Seconds before each retry of an asynchronous verification that failed for now (not a 404).
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 
 
 class Answer(NamedTuple):
@@ -80,6 +86,7 @@ class SubscriptionRequest:
     received_at: float
     state: str = "pending"  # pending, verified, failed (the callback did not confirm), refused (not verified at all)
     detail: str = ""
+    attempts: int = 0  # verification GETs sent
     challenge: str = ""
     answer: Answer | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -110,6 +117,7 @@ class SubscriptionRequest:
             "received_at": _iso(self.received_at),
             "state": self.state,
             "detail": self.detail,
+            "attempts": self.attempts,
         }
 
 
@@ -204,6 +212,7 @@ class Hub:
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
         http: Http | None = None,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         if verification not in VERIFICATIONS:
             raise ValueError(f"verification must be one of {', '.join(VERIFICATIONS)}, not {verification!r}")
@@ -213,6 +222,7 @@ class Hub:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.http = http or Http()
+        self.retry_delays = tuple(retry_delays)
         self.refuse_with: int | None = None
         self.requests: list[SubscriptionRequest] = []
         self._subscriptions: dict[tuple[str, str], Subscription] = {}
@@ -242,29 +252,49 @@ class Hub:
     def verify_intent(self, record: SubscriptionRequest, get: Get | None = None) -> SubscriptionRequest:
         """The verification GET to the callback (section 5.3); on success, the subscription starts or ends.
 
+        Asynchronous verification retries a temporary failure after each of ``retry_delays``; a 404 ends it at once.
         ``get`` replaces the HTTP GET (a test can answer through a Flask test client instead).
         """
+        delays = list(self.retry_delays) if self.verification == "async" else []
+        while True:
+            answer = self._attempt(record, get or self.http.get)
+            if answer.ok and answer.body == record.challenge:
+                self._confirm(record)
+                return record
+            if not answer.ok:
+                why = f"the callback gave {answer.describe()}"
+            else:
+                why = f"the callback answered {answer.status} without echoing hub.challenge"
+            if answer.status == 404 or not delays:
+                tries = f" after {record.attempts} attempts" if record.attempts > 1 else ""
+                self._finish(record, "failed", f"{why}{tries}; nothing changed")
+                return record
+            delay = delays.pop(0)
+            record.detail = f"attempt {record.attempts}: {why}; retrying in {delay:g} s"
+            log.info("%s %s for %s: %s", record.mode, record.topic, record.callback, record.detail)
+            time.sleep(delay)
+
+    def _attempt(self, record: SubscriptionRequest, get: Get) -> Answer:
+        """One verification GET, with a fresh challenge."""
         record.challenge = secrets.token_urlsafe(24)
+        record.attempts += 1
         params = {"hub.mode": record.mode, "hub.topic": record.topic, "hub.challenge": record.challenge}
-        lease = self.granted_lease(record.form.get("hub.lease_seconds"))
         if record.mode == "subscribe":
-            params["hub.lease_seconds"] = str(lease)
-        answer = (get or self.http.get)(record.callback, params)
-        record.answer = answer
-        if not answer.ok:
-            self._finish(record, "failed", f"the callback gave {answer.describe()}; nothing changed")
-        elif answer.body != record.challenge:
-            self._finish(record, "failed", f"the callback answered {answer.status} without echoing hub.challenge")
-        else:
-            with self._lock:
-                key = (record.topic, record.callback)
-                if record.mode == "subscribe":
-                    secret = record.form.get("hub.secret", "")
-                    self._subscriptions[key] = Subscription(record.topic, record.callback, secret, lease, self.clock())
-                else:
-                    self._subscriptions.pop(key, None)
-            self._finish(record, "verified", f"lease {lease} s" if record.mode == "subscribe" else "unsubscribed")
-        return record
+            params["hub.lease_seconds"] = str(self.granted_lease(record.form.get("hub.lease_seconds")))
+        record.answer = get(record.callback, params)
+        return record.answer
+
+    def _confirm(self, record: SubscriptionRequest) -> None:
+        """The callback confirmed: the subscription starts (with its secret and lease) or ends."""
+        lease = self.granted_lease(record.form.get("hub.lease_seconds"))
+        with self._lock:
+            key = (record.topic, record.callback)
+            if record.mode == "subscribe":
+                secret = record.form.get("hub.secret", "")
+                self._subscriptions[key] = Subscription(record.topic, record.callback, secret, lease, self.clock())
+            else:
+                self._subscriptions.pop(key, None)
+        self._finish(record, "verified", f"lease {lease} s" if record.mode == "subscribe" else "unsubscribed")
 
     def granted_lease(self, requested: str | None) -> int:
         """The lease the hub grants: what was asked, at most ``lease_seconds``; ``lease_seconds`` when not asked."""

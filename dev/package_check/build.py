@@ -10,6 +10,9 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from dev.ports import reachable
 
 from .result import PackageCheckError, progress
 
@@ -19,6 +22,12 @@ STAMP_NAME = ".requirements.sha256"
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def index_address(environ: dict[str, str] | None = None) -> tuple[str, int]:
+    """(host, port) of the package index pip installs from: PIP_INDEX_URL's, else PyPI's."""
+    parts = urlsplit((environ if environ is not None else os.environ).get("PIP_INDEX_URL", "https://pypi.org/simple"))
+    return parts.hostname or "pypi.org", parts.port or (80 if parts.scheme == "http" else 443)
 
 
 def ensure_package_venv(venv: Path, requirements: Path, python: str = sys.executable) -> Path:
@@ -36,6 +45,13 @@ def ensure_package_venv(venv: Path, requirements: Path, python: str = sys.execut
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+            index, port = index_address()
+            if not reachable(index, port):
+                raise PackageCheckError(
+                    f"make package-check needs the network the first time: it installs {requirements.name} from "
+                    f"{index} into {venv}, and {index} does not answer from here (pass --zip with a package built "
+                    f"elsewhere, or run it once online). pip said:\n{tail}"
+                )
             raise PackageCheckError(
                 f"cannot create the package venv {venv} ({' '.join(cmd[:4])} ...):\n{tail}\n"
                 "It installs requirements.txt from PyPI (or your pip index): check the network, or pass --zip "

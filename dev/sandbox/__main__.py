@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     try:
-        settings = Settings.load()
+        settings = Settings.load(recorded=args.action != "up")
         if args.action == "url":
             print(settings.invoke_url if args.invoke else settings.api_url if args.api else settings.database_url)
             return 0

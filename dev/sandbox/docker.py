@@ -11,15 +11,27 @@ import sys
 
 from dev import services
 from dev.health import http_healthy
-from dev.ports import port_in_use
+from dev.ports import port_in_use, reachable
 
 from . import engine
-from .settings import SandboxError, Settings, port_error, print_summary, say
+from .settings import (
+    SandboxError,
+    Settings,
+    forget_ports,
+    port_error,
+    print_summary,
+    record_ports,
+    say,
+    stage_endpoint_error,
+)
 
 UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the image
 SERVICES = ("db", "lambda", "hub")
 # What the image is made of at run time: the source itself is bind-mounted, so only these call for a rebuild.
 BUILD_INPUTS = ("Dockerfile", "requirements.txt", ".dockerignore")
+BASE_IMAGES = (f"postgres:{services.POSTGRES_VERSION}", "python:3.11-slim")  # docker-compose.yml and the Dockerfile
+REGISTRY = "registry-1.docker.io"
+PYPI = "pypi.org"
 
 
 class Docker:
@@ -83,12 +95,34 @@ class Docker:
         newest = max((path.stat().st_mtime for path in inputs if path.exists()), default=0.0)
         return created is not None and newest < created
 
+    def offline_reason(self, built: bool) -> str | None:
+        """When `up` failed for want of the network, the one line that says so: a base image that is not here and a
+        registry that does not answer, or an image build (requirements.txt from PyPI) with PyPI not answering."""
+        client = self._client()
+        try:
+            missing = [image for image in BASE_IMAGES if not client.images.list(name=image)]
+        finally:
+            client.close()
+        if missing and not reachable(REGISTRY):
+            needs = f"it pulls {', '.join(missing)} from Docker Hub, and {REGISTRY} does not answer from here"
+        elif built and not reachable(PYPI):
+            needs = f"its lambda image installs requirements.txt from PyPI, and {PYPI} does not answer from here"
+        else:
+            return None
+        return (
+            f"the first `make up` in Docker mode needs the network: {needs}. Run it once online, or use the embedded "
+            "mode, which needs none: `SANDBOX=embedded make up`"
+        )
+
     # -- Backend --------------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return any(state.status == "running" for state in self.states().values())
 
     def up(self) -> None:
         settings = self.settings
+        moved = stage_endpoint_error(settings)
+        if moved is not None:
+            raise moved
         self.compose()  # no Compose: say so before anything else
         if not self.is_running():
             # Before compose runs: its own message for a busy port is an engine error that names no variable.
@@ -98,17 +132,21 @@ class Docker:
         build = [] if self.image_is_current() else ["--build"]
         code = self.run("up", "--detach", *build, "--wait", "--wait-timeout", str(UP_TIMEOUT), check=False)
         states = self.states()
+        if code != 0 and (offline := self.offline_reason(bool(build))):
+            raise SandboxError(offline)
         if code != 0 or not all(name in states and states[name].up for name in SERVICES):
             raise SandboxError(
                 f"`docker compose up` did not bring every service up healthy (exit {code}): "
                 f"{self._describe(states)}. `make logs` shows why; fix it and `make up` again."
             )
+        record_ports(settings)
         say("sandbox is up (docker mode)")
         print_summary(settings, self.mode, where=self.data_location())
 
     def down(self) -> None:
         was_running = bool(self.states())
         self.run("down")
+        forget_ports(self.settings)
         if was_running:
             say(f"stopped; data kept in {self.data_location()} (`make reset` wipes it)")
         else:
@@ -138,6 +176,7 @@ class Docker:
 
     def wipe(self) -> None:
         self.run("down", "--volumes")
+        forget_ports(self.settings)
 
     def data_location(self) -> str:
         return f"the compose volume {self.settings.compose_project}_pgdata"

@@ -17,7 +17,16 @@ from dev.ports import port_in_use
 from dev.postgres import SERVICE_USER, cluster_dir
 
 from .process import BackgroundProcess
-from .settings import SandboxError, Settings, port_error, print_summary, say
+from .settings import (
+    SandboxError,
+    Settings,
+    forget_ports,
+    port_error,
+    print_summary,
+    record_ports,
+    say,
+    stage_endpoint_error,
+)
 
 EMULATOR_START_TIMEOUT = 60.0
 HUB_START_TIMEOUT = 30.0
@@ -93,6 +102,9 @@ class Embedded:
             check_database_url(settings.database_url)
         except RemoteDatabaseError as exc:
             raise SandboxError(f"SANDBOX_DATABASE_URL: {exc}") from None
+        moved = stage_endpoint_error(settings)
+        if moved is not None:
+            raise moved
         self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # PostgreSQL runs as an unprivileged user that must reach its data dir
             self.dir.chmod(self.dir.stat().st_mode | 0o011)
@@ -109,6 +121,7 @@ class Embedded:
         if pg is not None and not self._db_healthy(pg):
             raise SandboxError(f"PostgreSQL does not answer pg_isready on port {settings.ports.pg}: see {pg.log_file}")
         self._record_state()
+        record_ports(settings)
         say("sandbox already running (nothing to do)" if all(running.values()) else "sandbox is up (embedded mode)")
         print_summary(settings, self.mode, where=self.data_location())
 
@@ -196,6 +209,7 @@ class Embedded:
             except PostgresError as exc:
                 raise SandboxError(f"PostgreSQL: {exc}") from None
         self.state_file.unlink(missing_ok=True)
+        forget_ports(self.settings)
         return stopped
 
     def status(self) -> bool:

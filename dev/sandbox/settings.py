@@ -1,15 +1,29 @@
-"""What every sandbox command needs: settings from the environment and ``.env``, ports, errors."""
+"""What every sandbox command needs: settings from the environment and ``.env``, ports, errors.
+
+One port setting, end to end. The emulator's port is the one the ``local`` stage's ``aws_endpoint_urls.lambda`` names
+(where the real ``zappa invoke local`` sends its calls, and ``make invoke-*`` too); ``EMULATOR_PORT`` may only agree
+with it, else ``make up`` refuses in one line that says what to change (:func:`stage_endpoint_error`). The ports a
+sandbox was started with are recorded (``SANDBOX_DIR/ports.json``) and are what later commands use (``make status``,
+``make seed``) when the environment and ``.env`` do not say otherwise: ``EMULATOR_PORT=9100 API_PORT=8100 make up``
+once, then plain ``make status``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dev import services
+from dev.emulator.settings import SettingsError, stage_config
 from dev.env_file import effective_env
+
+PORTS_FILE = "ports.json"  # in SANDBOX_DIR: the ports of the sandbox that runs, for the commands after `make up`
+IGNORE_STAGE_ENDPOINT = "SANDBOX_IGNORE_STAGE_ENDPOINT"  # =1: tools that never run the real Zappa CLI (bench)
 
 
 class SandboxError(RuntimeError):
@@ -29,8 +43,14 @@ class Settings:
     compose_project: str = ""  # Docker mode: COMPOSE_PROJECT_NAME, else the checkout folder's name as compose makes it
     environ: dict[str, str] = field(default_factory=dict)  # the process environment commands were given
 
+    stage_endpoint: str = ""  # the local stage's aws_endpoint_urls.lambda ("" when unset or unreadable)
+
     @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None, project_dir: Path = services.PROJECT_ROOT) -> Settings:
+    def load(
+        cls, environ: Mapping[str, str] | None = None, project_dir: Path = services.PROJECT_ROOT, recorded: bool = True
+    ) -> Settings:
+        """From the environment over ``.env``, over the ports the running sandbox recorded (unless ``recorded`` is
+        False: `make up` starts from what it is told), over the local stage's emulator port and the defaults."""
         env = effective_env(project_dir, environ)
         sandbox_dir = Path(env.get("SANDBOX_DIR") or ".sandbox")
         if not sandbox_dir.is_absolute():
@@ -38,14 +58,19 @@ class Settings:
         mode = (env.get("SANDBOX") or "auto").strip().lower()
         if mode not in ("auto", "embedded", "docker"):
             raise SandboxError(f"SANDBOX={mode!r}: use SANDBOX=embedded, SANDBOX=docker, or leave it unset (auto)")
+        endpoint = local_stage_endpoint(project_dir)
+        base = services.Ports(emulator=endpoint_port(endpoint) or services.Ports.emulator)
+        if recorded:
+            base = recorded_ports(sandbox_dir) or base
         return cls(
             project_dir=project_dir,
             sandbox_dir=sandbox_dir,
-            ports=services.Ports.from_env(env),
+            ports=services.Ports.from_env(env, base),
             mode=mode,
             database_url_override=env.get("SANDBOX_DATABASE_URL") or None,
             compose_project=env.get("COMPOSE_PROJECT_NAME") or compose_project_name(project_dir),
             environ=dict(os.environ if environ is None else environ),
+            stage_endpoint=endpoint,
         )
 
     def child_env(self) -> dict[str, str]:
@@ -71,6 +96,66 @@ class Settings:
     @property
     def hub_url(self) -> str:
         return f"http://{services.HOST}:{self.ports.hub}"
+
+
+def local_stage_endpoint(project_dir: Path) -> str:
+    """Where the local stage sends ``zappa invoke local`` (its ``aws_endpoint_urls.lambda``), resolved by Zappa's own
+    code (cached per content of the file); "" when it names none or the file cannot be read (``make up`` then reports
+    the file's error itself)."""
+    try:
+        return stage_config(project_dir / services.SETTINGS_FILE, services.STAGE).lambda_endpoint
+    except SettingsError:
+        return ""
+
+
+def endpoint_port(endpoint: str) -> int | None:
+    """The port of a loopback endpoint URL (the only kind the sandbox can serve), else None."""
+    try:
+        parts = urlsplit(endpoint)
+        return parts.port or 80 if parts.hostname in (services.HOST, "localhost") else None
+    except ValueError:
+        return None
+
+
+def stage_endpoint_error(settings: Settings) -> SandboxError | None:
+    """Why ``make up`` must not start the emulator on ``settings.ports.emulator``: the local stage sends the real
+    ``zappa invoke local`` elsewhere, so it would end in ConnectionRefusedError. None when they agree."""
+    wanted = settings.ports.emulator
+    stage_port = endpoint_port(settings.stage_endpoint)
+    if stage_port in (None, wanted) or settings.environ.get(IGNORE_STAGE_ENDPOINT) == "1":
+        return None
+    return SandboxError(
+        f"EMULATOR_PORT={wanted}, but the local stage sends `zappa invoke local` to {settings.stage_endpoint}: set "
+        f'"aws_endpoint_urls": {{"lambda": "http://{services.HOST}:{wanted}"}} in its stage in '
+        f"{services.SETTINGS_FILE} (make up then follows it, EMULATOR_PORT is not needed), or use "
+        f"EMULATOR_PORT={stage_port}"
+    )
+
+
+def recorded_ports(sandbox_dir: Path) -> services.Ports | None:
+    """The ports the running sandbox was started with (:func:`record_ports`), or None."""
+    try:
+        return services.Ports(**json.loads((sandbox_dir / PORTS_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def record_ports(settings: Settings) -> None:
+    """After a successful ``make up``: later commands use these ports without being told again. The file belongs
+    to whoever owns the checkout (a root ``make up`` leaves nothing in a developer's checkout they cannot remove)."""
+    created = not settings.sandbox_dir.exists()
+    settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.sandbox_dir / PORTS_FILE
+    path.write_text(json.dumps(asdict(settings.ports)) + "\n")
+    if os.geteuid() == 0:
+        owner = settings.project_dir.stat()
+        for made in [path, *([settings.sandbox_dir] if created else [])]:
+            os.chown(made, owner.st_uid, owner.st_gid)
+
+
+def forget_ports(settings: Settings) -> None:
+    """After ``make down``: nothing runs on them any more."""
+    (settings.sandbox_dir / PORTS_FILE).unlink(missing_ok=True)
 
 
 def compose_project_name(project_dir: Path) -> str:

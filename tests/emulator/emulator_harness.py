@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
 FACTORY_PROJECT = REPO_ROOT / "tests" / "fixtures" / "factory_project"
 VENV_PROJECT = REPO_ROOT / "tests" / "fixtures" / "venv_project"
 VENV_NAME = "pyenv311"  # neither .venv, venv nor env: found by its pyvenv.cfg
+SHARED_ROOT = "/var/tmp"  # outside the private /tmp and the read-only task root: both sides see it
 PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"
 
 
@@ -93,16 +95,24 @@ class Emulator(client.EmulatorProcess):
     """A started emulator (see :class:`dev.emulator.client.EmulatorProcess`) plus boto3, for the SDK's view of it."""
 
     clients: dict[str, Any] = field(default_factory=dict)
+    shared_dir: Path | None = None
 
     def console(self) -> str:
         return self.log()
 
     def shared_path(self, name: str) -> Path:
-        """A path a function can write and the test can read: in the task root, the one host directory an
-        environment with a private /tmp still shares (the test's own tmp_path is under the host's /tmp, which the
-        function does not see). No watched suffix, so writing it is not a code change."""
-        assert self.project_dir is not None
-        return self.project_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+        """A path a function can write and the test can read: under /var/tmp, which an environment shares with the
+        host (the test's own tmp_path is under the host's /tmp, which the function does not see, and the task root is
+        read-only to it, as on Lambda)."""
+        if self.shared_dir is None:
+            self.shared_dir = Path(tempfile.mkdtemp(prefix="emulator-shared-", dir=SHARED_ROOT))
+        return self.shared_dir / f"{name}-{uuid.uuid4().hex[:8]}"
+
+    def stop(self, timeout: float = client.STOP_TIMEOUT) -> int | None:
+        code = super().stop(timeout)
+        if self.shared_dir is not None:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
+        return code
 
     def generation(self) -> int:
         """The emulator's code generation (/health): it grows by one for every change it noticed."""

@@ -85,3 +85,40 @@ def test_a_passed_variable_with_a_remote_database_under_any_name_stops_the_emula
     refusal = start_refused("--pass-env", "POSTGRES_URL", log=tmp_path / "emulator.log", project_dir=project, env=env)
     assert refusal.returncode == 2
     assert "refusing POSTGRES_URL with host db.staging.example.com (from --pass-env" in refusal.log
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_HOST", "myapp-prod.cluster-abc123.eu-west-1.rds.amazonaws.com"),  # Django's split settings
+        ("PGHOST", "10.0.3.7"),
+        ("DB_HOST", "db.staging.example.com:5432"),
+        ("POSTGRES_HOST", "replica.internal,127.0.0.1"),
+        ("DB_HOSTNAME", "mysql.example.com"),
+    ],
+)
+def test_a_variable_named_like_a_host_that_names_another_machine_is_refused(name: str, value: str) -> None:
+    """Split settings carry no URL: the name says host, so the value must be this machine or a sandbox service."""
+    with pytest.raises(RemoteDatabaseError) as caught:
+        check_variables({"DATABASE_NAME": "app", name: value, "DATABASE_PORT": "5432"}, "stage 'dev'", environ={})
+    message = str(caught.value)
+    assert message.startswith(f"refusing {name} with host "), message
+    assert f"Set {name} to 127.0.0.1" in message and f"--pass-env {name}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_HOST", "127.0.0.1"),
+        ("DATABASE_HOST", "localhost"),
+        ("PGHOST", "/var/run/postgresql"),
+        ("DB_HOST", "db"),  # the compose service
+        ("HUB_HOST", "hub:9999"),
+        ("REDIS_HOST", "[::1]:6379"),
+        ("DATABASE_HOST", ""),
+        ("ALLOWED_HOSTS", "api.example.com"),  # Django's ALLOWED_HOSTS is not a host to connect to
+        ("DATABASE_NAME", "prod.example.com"),
+    ],
+)
+def test_host_variables_on_this_machine_and_other_names_pass(name: str, value: str) -> None:
+    check_variables({name: value}, "stage 'dev'", environ={})

@@ -301,3 +301,22 @@ def test_concurrent_requests_get_at_most_max_concurrency_environments(emulator: 
     assert len(set(pids)) == 2  # two environments, each reused
     assert elapsed >= 0.8  # four calls of 0.4 s through two environments: two rounds
     assert emulator.health()["environments"]["emu-fixture-base"] == {"busy": 0, "warm": 2, "starting": 0}
+
+
+@pytest.mark.emulator
+def test_a_client_that_resets_its_connection_leaves_no_traceback_on_the_console(emulator_factory) -> None:
+    """A CLI process that exits with its keep-alive connection open resets it (RST): the emulator's thread waiting
+    for the next request on it must end quietly, not print a ConnectionResetError traceback after every call."""
+    import socket
+    import struct
+
+    emulator: Emulator = emulator_factory()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", emulator.port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "the emulator did not answer"
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends RST
+    for _ in range(20):  # the server's threads have long seen the resets by the end of these round trips
+        emulator.health()
+    console = emulator.console()
+    assert "ConnectionResetError" not in console and "Traceback" not in console, console[-3000:]

@@ -154,6 +154,50 @@ def test_init_stage_writes_only_its_three_keys_and_says_so(tmp_path: Path) -> No
         init_stage.local_stage(settings, "staging")
 
 
+# A settings file as people write them: two-space indent, odd spacing, keys in their own order, non-ASCII text,
+# compact lists, no newline at the end. init-stage must leave every byte of it where it was.
+HANDWRITTEN = (
+    '{\n  "dev" : {"app_function": "app.app",  "profile_name": "default",\n'
+    '     "environment_variables": {"GREETING": "grüß dich"}, "exclude": ["*.md","tests"]},\n'
+    '  "production": {\n      "extends": "dev",   "memory_size": 1024\n  }\n}'
+)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def _single_edit(before: str, after: str) -> tuple[str, str]:
+    """(what was removed, what was put in its place): the one contiguous change from ``before`` to ``after``."""
+    prefix = _common_prefix(before, after)
+    suffix = _common_prefix(before[prefix:][::-1], after[prefix:][::-1])
+    return before[prefix : len(before) - suffix], after[prefix : len(after) - suffix]
+
+
+def test_init_stage_adds_the_stage_and_changes_no_other_byte(tmp_path: Path) -> None:
+    path = tmp_path / "zappa_settings.json"
+    path.write_text(HANDWRITTEN, encoding="utf-8")
+    run = _init_stage(tmp_path, "--extends", "dev")
+    assert run.returncode == 0, run.stderr
+    after = path.read_text(encoding="utf-8")
+    removed, inserted = _single_edit(HANDWRITTEN, after)
+    assert removed == "", "init-stage changed bytes of the original file"
+    assert after == HANDWRITTEN.replace("\n  }\n}", "\n  }" + inserted + "\n}"), "inserted after the last stage"
+    assert inserted.startswith(',\n  "local": {\n    "extends": "dev",'), inserted  # the file's own indentation
+    assert json.loads(after)["local"] == {
+        "extends": "dev",
+        "profile_name": None,
+        "aws_endpoint_urls": {"lambda": "http://127.0.0.1:9000"},
+    }
+
+    # Again with another endpoint: only the local stage's own text changes, in place.
+    run = _init_stage(tmp_path, "--extends", "dev", "--endpoint", "http://127.0.0.1:9100")
+    assert run.returncode == 0, run.stderr
+    again = path.read_text(encoding="utf-8")
+    assert again == after.replace('"lambda": "http://127.0.0.1:9000"', '"lambda": "http://127.0.0.1:9100"'), again
+    assert again.startswith(HANDWRITTEN[: HANDWRITTEN.rindex("\n}")]), "the other stages moved"
+
+
 def test_init_stage_print_changes_nothing_and_bad_json_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "zappa_settings.json").write_text('{"dev": {"profile_name": "default"}}')
     printed = _init_stage(tmp_path, "--extends", "dev", "--print")
@@ -191,6 +235,11 @@ def factory_project(tmp_path: Path) -> tuple[Path, int]:
 
 
 RAW_UPGRADE = "from flask_migrate import upgrade; from wsgi import app; app.app_context().push(); upgrade()"
+# The README's raw upgrade: the app found through Zappa's own settings module, whatever the WSGI module is called.
+RAW_UPGRADE_ANY_WSGI_NAME = (
+    "import importlib, zappa_settings as z; app = getattr(importlib.import_module(z.APP_MODULE), z.APP_FUNCTION); "
+    "from flask_migrate import upgrade; app.app_context().push(); upgrade()"
+)
 RAW_PROBE = "import flask; print('app context:', 'LEAKED' if flask.has_app_context() else 'none')"
 
 
@@ -265,7 +314,8 @@ def test_make_emulator_smoke_rehearses_a_new_project_through_every_path(venv_pro
     assert "== ok   boto3 lambda.invoke" in run.stdout
     assert f"== ok   zappa invoke ({venv_project / VENV_NAME / 'bin' / 'zappa'})" in run.stdout
     assert '== ok   API Gateway front GET /\nHTTP 200: {"hello":"venv"}' in run.stdout
-    assert "all paths answered" in run.stdout
+    assert "== not run zappa manage, because the stage is not a Django one (no django_settings)" in run.stdout
+    assert "all 3 checks that ran passed (not run: zappa manage, zappa invoke --raw)" in run.stdout
 
 
 def test_emulator_smoke_finds_settings_in_a_subfolder_and_reports_a_failing_function(factory_project) -> None:
@@ -274,7 +324,36 @@ def test_emulator_smoke_finds_settings_in_a_subfolder_and_reports_a_failing_func
     project, _ = factory_project
     steps = smoke.rehearse(project, "tasks.no_such_function", api_path="/")
     by_name = {step.what.split(" (")[0]: step for step in steps}
-    assert not by_name["boto3 lambda.invoke"].ok and "no_such_function" in by_name["boto3 lambda.invoke"].detail
-    assert not by_name["zappa invoke"].ok
+    boto3_step = by_name["boto3 lambda.invoke tasks.no_such_function"]
+    assert boto3_step.outcome == smoke.FAIL and "no_such_function" in boto3_step.detail
+    assert by_name["zappa invoke"].outcome == smoke.FAIL
     front = by_name["API Gateway front GET /"]
-    assert front.ok and front.detail.startswith('HTTP 200: {"greeting":"hello from dev"}'), front.detail
+    assert front.outcome == smoke.OK and front.detail.startswith('HTTP 200: {"greeting":"hello from dev"}'), (
+        front.detail
+    )
+    assert (
+        smoke.summary(steps)
+        == "FAILED: boto3 lambda.invoke tasks.no_such_function, zappa invoke ("
+        + (by_name["zappa invoke"].what.split(" (", 1)[1])
+        + ", emulator console (end)"
+    )
+
+
+@pytest.mark.emulator
+def test_emulator_smoke_without_a_function_loads_the_app_and_runs_a_raw_flask_migrate(factory_project) -> None:
+    """No FN: Zappa's keep-warm event through boto3 and its callback through the real CLI; RAW= the README's generic
+    Flask-Migrate line (the WSGI module found through zappa_settings, whatever it is called); the API front after."""
+    from dev.emulator import smoke
+
+    project, _ = factory_project
+    steps = smoke.rehearse(project, raw=RAW_UPGRADE_ANY_WSGI_NAME, api_path="/notes")
+    outcomes = {step.what.split(" (")[0]: step.outcome for step in steps}
+    assert outcomes == {
+        "boto3 lambda.invoke with Zappa's keep-warm event": smoke.OK,
+        "zappa invoke zappa.handler.keep_warm_callback": smoke.OK,
+        "zappa manage": smoke.NOT_RUN,
+        "zappa invoke --raw": smoke.OK,
+        "API Gateway front GET /notes": smoke.OK,
+    }, [step.render() for step in steps]
+    raw = next(step for step in steps if step.what.startswith("zappa invoke --raw"))
+    assert "Running upgrade  -> 0001, create notes" in raw.detail, raw.detail

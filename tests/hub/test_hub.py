@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from dev.hub import Hub, HubClient, RunningHub, serve
+from dev.hub.hub import Http
 from dev.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,9 +110,12 @@ def clock() -> Clock:
     return Clock()
 
 
+RETRIES = (0.01, 0.01)  # two retries, at once: what is under test is whether and when the hub retries, not how long
+
+
 @pytest.fixture
 def running(clock: Clock) -> Iterator[RunningHub]:
-    with serve(Hub(verification="async", lease_seconds=3600, clock=clock)) as hub:
+    with serve(Hub(verification="async", lease_seconds=3600, clock=clock, retry_delays=RETRIES)) as hub:
         yield hub
 
 
@@ -149,26 +153,64 @@ def test_subscribe_is_accepted_then_verified_through_the_callback(running, subsc
 
 
 @pytest.mark.parametrize(
-    ("answer", "detail"),
+    ("answer", "detail", "attempts"),
     [
-        (lambda seen: (404, ""), "HTTP 404"),
-        (lambda seen: (200, "not the challenge"), "without echoing hub.challenge"),
-        (lambda seen: (500, seen.query.get("hub.challenge", "")), "HTTP 500"),
+        (lambda seen: (404, ""), "HTTP 404", 1),  # the subscriber's definite no: never retried
+        (lambda seen: (200, "not the challenge"), "without echoing hub.challenge", 3),
+        (lambda seen: (500, seen.query.get("hub.challenge", "")), "HTTP 500", 3),
     ],
 )
-def test_a_callback_that_does_not_confirm_creates_nothing(running, subscriber, answer, detail) -> None:
+def test_a_callback_that_does_not_confirm_creates_nothing(running, subscriber, answer, detail, attempts) -> None:
     subscriber.answer = answer
     subscribe(running, subscriber.callback)
     outcome = settled(running)
     assert outcome["state"] == "failed" and detail in outcome["detail"], outcome
+    assert outcome["attempts"] == attempts == len(subscriber.verifications()), outcome
     assert running.hub.subscriptions() == []
     assert running.hub.publish(TOPIC, FEED) == [] and subscriber.deliveries() == []
 
 
-def test_an_unreachable_callback_fails_and_says_so(running) -> None:
+def test_an_unreachable_callback_fails_after_the_retries_and_says_so(running) -> None:
     subscribe(running, f"http://127.0.0.1:{free_port()}/websub/x")
     outcome = settled(running)
     assert outcome["state"] == "failed" and "no answer" in outcome["detail"], outcome
+    assert outcome["attempts"] == 1 + len(RETRIES) and "after 3 attempts" in outcome["detail"], outcome
+
+
+def test_a_temporary_failure_is_retried_until_the_callback_confirms(running, subscriber) -> None:
+    """A cold Lambda behind the callback: the first verification gets a 503 (or times out), the retry gets the echo,
+    with its own fresh challenge."""
+    subscriber.answer = lambda seen: (
+        (503, "warming up") if len(subscriber.verifications()) == 1 else (200, seen.query["hub.challenge"])
+    )
+    subscribe(running, subscriber.callback)
+    outcome = settled(running)
+    assert outcome["state"] == "verified" and outcome["attempts"] == 2, outcome
+    first, second = subscriber.verifications()
+    assert first["hub.challenge"] != second["hub.challenge"]
+    [listed] = HubClient(running.base_url).subscriptions(TOPIC)
+    assert listed["callback"] == subscriber.callback
+
+
+def test_a_slow_first_answer_is_retried_once_the_callback_answers_in_time(clock, subscriber) -> None:
+    """The first GET runs into the hub's callback timeout (the subscriber holds it until released); the retry is
+    answered at once. Nothing here depends on how fast the machine is: the first answer waits for an Event."""
+    release = threading.Event()
+
+    def answer(seen: Seen) -> tuple[int, str]:
+        if len(subscriber.verifications()) == 1:
+            release.wait(30)
+        return 200, seen.query["hub.challenge"]
+
+    subscriber.answer = answer
+    hub = Hub(verification="async", clock=clock, http=Http(timeout=0.5), retry_delays=RETRIES)
+    try:
+        with serve(hub) as running:
+            subscribe(running, subscriber.callback)
+            outcome = settled(running)
+    finally:
+        release.set()
+    assert outcome["state"] == "verified" and outcome["attempts"] == 2, outcome
 
 
 def test_a_failed_renewal_leaves_the_current_lease_running(running, subscriber, clock) -> None:

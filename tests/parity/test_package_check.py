@@ -197,3 +197,20 @@ def test_package_check_fails_when_a_dependency_is_excluded(pg_admin_url: str, tm
     assert proc.returncode == 1, output
     assert "FAIL  upgrade" in output and "No module named 'psycopg2'" in output, output
     assert "A module the function imports is not in the package" in output, output
+
+
+def test_offline_the_first_package_check_says_it_needs_the_network(tmp_path: Path, monkeypatch) -> None:
+    """The package venv installs requirements.txt from the index; with the index unreachable (here: an index URL on
+    a port nobody listens on), the error's first line says the network is needed, not only pip's complaint."""
+    from dev.package_check.build import ensure_package_venv
+    from dev.ports import free_port
+
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{free_port()}/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("Flask-Migrate==4.1.0\n")
+    with pytest.raises(pc.PackageCheckError) as caught:
+        ensure_package_venv(tmp_path / "venv", requirements)
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith("make package-check needs the network the first time: it installs requirements.txt"), first
+    assert "127.0.0.1 does not answer from here" in first, first

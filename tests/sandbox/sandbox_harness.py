@@ -90,6 +90,11 @@ class MakeSandbox:
         )
         if sandbox_dir is not None:
             env["SANDBOX_DIR"] = str(sandbox_dir)
+        if project_dir.resolve() == ROOT.resolve():
+            # The checkout itself: its local stage names port 9000, which this sandbox must not take; these tests
+            # reach the emulator through make's AWS_ENDPOINT_URL_LAMBDA, never through the real Zappa CLI. A copy
+            # (copy_checkout) moves the stage instead.
+            env["SANDBOX_IGNORE_STAGE_ENDPOINT"] = "1"
         if project:
             env["COMPOSE_PROJECT_NAME"] = project
         self.env = env

@@ -229,3 +229,26 @@ def test_no_root_owned_file_is_left_in_the_checkout(stack):
         if path.lstat().st_uid == 0
     ]
     assert owned_by_root == [], f"root-owned files appeared in the checkout: {owned_by_root[:20]}"
+
+
+@pytest.mark.docker
+def test_seed_holds_under_load_from_a_cold_api_front(stack):
+    """Two CPU burners (processes of this test, stopped at its end) and a freshly restarted `lambda` container: the
+    hub's first verification through the API front may find no warm environment and time out; the hub retries, as a
+    real hub does, so `make seed` still verifies every channel. Nothing waits for a fixed time: the seed waits for the
+    hub's own verdict on each request."""
+    box = stack.box
+    box.make("invoke-upgrade")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        stack.container("lambda").restart(timeout=STOP_GRACE_SECONDS)  # no warm environment left
+        box.make("up")  # waits for the healthchecks again
+        seeded = box.make("seed", "SEED_ARGS=--channels 3 --videos 2", timeout=600)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait(timeout=30)
+    assert seeded.stdout.count("verified by the hub") == 3, output(seeded)
+    assert "done: 3 channels, 6 videos" in seeded.stdout, output(seeded)
+    requests = [r for r in box.hub().requests() if "UCseed" in r["topic"]]
+    assert requests and all(r["state"] == "verified" for r in requests[-3:]), requests

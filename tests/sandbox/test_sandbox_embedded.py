@@ -171,8 +171,9 @@ def test_embedded_mode_as_root_from_a_checkout_under_a_0700_directory():
     """/root/src/app is the usual case: the server's user cannot traverse /root, so the cluster lives elsewhere."""
     private = Path(tempfile.mkdtemp(prefix="yt-private-home-"))  # 0700, as /root is
     assert private.stat().st_mode & 0o077 == 0
-    checkout = copy_checkout(private / "src" / "app")
+    checkout = private / "src" / "app"
     box = MakeSandbox(checkout, "embedded")  # the default SANDBOX_DIR: .sandbox inside the checkout
+    copy_checkout(checkout, emulator_port=box.ports.emulator)
     try:
         box.make("up")
         status = box.make("status").stdout

@@ -105,6 +105,7 @@ def env(tmp_path: Path, fake_engine: FakeEngine) -> Iterator[dict[str, str]]:
         SANDBOX_DIR=str(sandbox_dir / "sandbox"),
         **{variable: str(free_port()) for variable in services.Ports.ENV.values()},
         COMPOSE_PROJECT_NAME="ytsbx-modes-test",
+        SANDBOX_IGNORE_STAGE_ENDPOINT="1",  # the checkout's local stage names 9000; these tests are about modes
     )
     yield environ
     _sandbox(environ, "down")
