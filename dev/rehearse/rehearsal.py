@@ -4,10 +4,10 @@ For every row count (a few, up to N, so durations can be fitted against rows):
 
 1. a scratch database, and an emulator serving the project's function on it under the rehearsed stage's limits
    (:mod:`.function`), warmed by one call so a cold start is not counted against a revision;
-2. for each revision, oldest first: the tables that exist and are empty are filled with that many rows (the lock
-   report's seeder, ``dev/table_seeder.py``), then ``run.run_alembic_upgrade`` runs that one revision
-   (``{"revision": id}``) inside the Lambda worker, measured there by :mod:`.probe` (blocking locks, commits), with
-   Lambda's REPORT giving duration and peak memory;
+2. for each revision, oldest first: the tables that exist and are empty are filled with that many rows and
+   analysed (the lock report's ``seed_and_analyze``, ``dev/table_seeder/``), then ``run.run_alembic_upgrade`` runs
+   that one revision (``{"revision": id}``) inside the Lambda worker, measured there by :mod:`.probe` (blocking
+   locks, commits), with Lambda's REPORT giving duration and peak memory;
 3. when an invocation does not finish (Lambda's timeout killed it, or the migrator stopped it just before): the
    database is checked once the killed worker's sessions are gone (revision, sessions, locks, advisory locks,
    invalid indexes, unvalidated constraints), then the same revision is invoked again, warm, up to
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from dev import postgres
 from dev.guard import check_database_url
 from dev.lock_report import MODE_RANK, LockHold
-from dev.table_seeder import ProgressFn, seed_empty_tables
+from dev.table_seeder import ProgressFn, seed_and_analyze
 
 from .function import Answer, Function, Limits, started
 
@@ -151,15 +151,6 @@ class Rehearsal:
 
 
 # -- the database side -------------------------------------------------------------------------------------------
-
-
-def seed(url: str, rows: int, progress: ProgressFn | None) -> dict[str, int]:
-    """Fill the empty tables with ``rows`` rows, then VACUUM ANALYZE as production's tables would be."""
-    with postgres.connect(url) as conn:
-        seeded = seed_empty_tables(conn, rows, progress)
-        if seeded:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
-    return seeded
 
 
 _OTHERS = "SELECT pid, state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
@@ -321,7 +312,8 @@ def rehearse(
                 previous = None
                 for entry in history.result["revisions"]:
                     revision, message = entry["revision"], entry["message"].splitlines()[0]
-                    seed(url, count, progress)
+                    with postgres.connect(url) as conn:
+                        seed_and_analyze(conn, count, progress)
                     step = _run_revision(fn, url, revision, message, count, previous, echo)
                     rehearsal.steps.append(step)
                     if not step.finished:
