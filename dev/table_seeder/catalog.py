@@ -167,6 +167,16 @@ def read_catalog(conn: Connection) -> dict[str, Table]:
         )
         columns.update(dict.fromkeys(read))
     for (table_name, index), (columns, nulls_not_distinct) in keys.items():
-        if columns:
-            tables[table_name].unique_keys.append(UniqueKey(index, tuple(columns), nulls_not_distinct))
+        table = tables[table_name]
+        # A generated column is as distinct as the columns its expression reads: the key is on those.
+        read: dict[str, None] = {}
+        for name in columns:
+            column = table.columns[name]
+            if column.generated and column.default:
+                others = [c for c in table.columns if c != name and not table.columns[c].generated]
+                read.update(dict.fromkeys(_columns_read_by(column.default, others)))
+            else:
+                read[name] = None
+        if read:
+            table.unique_keys.append(UniqueKey(index, tuple(read), nulls_not_distinct))
     return tables

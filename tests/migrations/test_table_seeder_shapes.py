@@ -76,6 +76,8 @@ CREATE TABLE accounts (
     UNIQUE NULLS NOT DISTINCT (handle)
 );
 CREATE UNIQUE INDEX accounts_email ON accounts (lower(email));
+-- a unique generated column: as distinct as the columns it is computed from
+CREATE TABLE pages (title text NOT NULL, slug text GENERATED ALWAYS AS (lower(title)) STORED UNIQUE);
 """
 
 
@@ -106,7 +108,7 @@ def test_every_table_is_seeded_with_its_share(shapes: Seeded) -> None:
     n, share = shapes.rows, shapes.referenced()
     expected = {
         **dict.fromkeys(("authors", "posts", "lists", "regions"), share),
-        **dict.fromkeys(("post_tags", "comments", "categories", "versions", "offices", "accounts"), n),
+        **dict.fromkeys(("post_tags", "comments", "categories", "versions", "offices", "accounts", "pages"), n),
         # Keys made of two references hold as many rows as there are pairs of parents.
         "follows": min(n, share * share),
         "list_items": min(n, share * share),
@@ -177,8 +179,9 @@ def test_a_composite_reference_takes_whole_parent_keys(shapes: Seeded) -> None:
         assert shapes.q("SELECT count(*) FROM offices WHERE country IS NULL") > 0
 
 
-def test_an_expression_key_and_nulls_not_distinct(shapes: Seeded) -> None:
+def test_an_expression_key_a_generated_key_and_nulls_not_distinct(shapes: Seeded) -> None:
     assert shapes.q("SELECT count(DISTINCT lower(email)) FROM accounts") == shapes.rows
+    assert shapes.q("SELECT count(DISTINCT slug) FROM pages") == shapes.rows
     assert shapes.q("SELECT count(*) FROM accounts WHERE handle IS NULL") == 0  # a second NULL would collide
 
 
