@@ -13,8 +13,8 @@ revision counts as growing with rows only when its fitted rise across the measur
 - smallest rows)``, passes both tests below; otherwise it is **flat**: "does not grow with rows", no projection.
 
 1. **Larger than the noise floor**: more than ``FLOOR_SECONDS`` (0.5 s) and more than ``FLOOR_FRACTION`` (25 %)
-   of its shortest duration. Issue 17's 57,000,000 rows correspond, at CI's ``ROWS=100000``, to a rise of 0.43 s
-   between 10,000 and 100,000 rows from noise alone on a busy 2-core machine (load 3-5); and a machine that slows
+   of its shortest duration. At CI's ``ROWS=100000``, issue 17's 57,000,000 rows are a rise of 0.43 s between
+   10,000 and 100,000 rows, from noise alone on a busy 2-core machine (load 3-5); and a machine that slows
    everything down slows a long constant revision in proportion.
 2. **Distinguishable from the scatter of the points around the line**: with more points than the line's two
    parameters, the slope must be at least ``t`` standard errors above zero, ``t`` being Student's one-sided 95 %
