@@ -360,6 +360,26 @@ def scalar(url: str, sql: str, **params: Any) -> Any:
         return conn.execute(sa.text(sql), params).scalar()
 
 
+def alembic_version(target: str | sa.Connection) -> str | None:
+    """The revision a database is at, from Alembic's ``alembic_version`` table; None at base (no table, or no row).
+
+    ``target``: a URL (a short connection of its own) or an open connection (read inside its transaction). The one
+    reader for the harness and its tests. Several rows (several heads applied) raise ``ValueError``: the harness
+    rehearses single-head histories.
+    """
+    import sqlalchemy as sa
+
+    if isinstance(target, str):
+        with connect(target) as conn:
+            return alembic_version(conn)
+    if target.execute(sa.text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        return None
+    rows = target.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise ValueError(f"alembic_version holds {len(rows)} revisions ({', '.join(sorted(rows))}): several heads")
+    return rows[0] if rows else None
+
+
 def admin_execute(url: str, sql: str) -> None:
     """Run one statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     import psycopg2

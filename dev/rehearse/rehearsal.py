@@ -171,12 +171,6 @@ SELECT co.conname || ' on ' || c.relname FROM pg_constraint co JOIN pg_class c O
 """
 
 
-def _current_revision(conn: sa.Connection) -> str | None:
-    if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
-        return None
-    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-
-
 def check_after_stop(url: str, expected: str | None, killed: bool) -> AfterStop:
     """The database after a stopped invocation. A killed worker's sessions end when its sockets close: this waits
     (up to ``SETTLE_SECONDS``) for them to be gone, and for any other session to be idle, then looks."""
@@ -190,7 +184,7 @@ def check_after_stop(url: str, expected: str | None, killed: bool) -> AfterStop:
             time.sleep(0.05)
         return AfterStop(
             killed=killed,
-            revision=_current_revision(conn),
+            revision=postgres.alembic_version(conn),
             expected=expected,
             sessions=tuple((pid, state or "", " ".join((query or "").split())) for pid, state, query in others),
             advisory_locks=conn.execute(sa.text(_ADVISORY)).scalar() or 0,
