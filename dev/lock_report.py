@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from dev.cli import run
 from dev.postgres import scratch_database
 from dev.table_seeder import EXCLUDED_TABLES, ProgressFn, ProgressLine, seed_and_analyze
 
@@ -397,4 +398,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
