@@ -61,7 +61,7 @@ class TablePlan:
     table: Table
     count: int
     units: list[Unit] = field(default_factory=list)
-    never_null: set[str] = field(default_factory=set)  # columns a self-reference reads: never NULL
+    never_null: set[str] = field(default_factory=set)  # what a self-reference reads, NULLS NOT DISTINCT keys
 
     def unit_of(self, column: str) -> Unit | None:
         return next((u for u in self.units if column in u.columns), None)
@@ -231,16 +231,18 @@ def _check_self_references(plan: TablePlan) -> None:
             continue
         for ref in fk.ref_columns:
             ref_unit = plan.unit_of(ref)
-            if ref_unit is None or ref_unit.self_ref is not None:
+            # Only values computed from the row number can be recomputed for an earlier row: not a default's, not
+            # a parent's key (that comes from the row's own join).
+            if ref_unit is None or ref_unit.self_ref is not None or ref_unit.fk is not None:
                 if unit.nullable:  # nothing known to point at: NULL
                     unit.self_ref = None
                     unit.values = Generator(lambda g: "NULL", lambda i: "NULL", None)
                     unit.nullable = False
                     break
                 raise TableSeedError(
-                    f"cannot seed {plan.table.name}: {fk.name} points at {plan.table.name}.{ref}, whose values come "
-                    "from a default the seeder cannot predict; give the seeder a generator for it "
-                    "(dev/table_seeder/values.py)"
+                    f"cannot seed {plan.table.name}: {fk.name} points at {plan.table.name}.{ref}, whose values the "
+                    "seeder cannot recompute for an earlier row (they come from a default or from another foreign "
+                    "key); a generator for its type in dev/table_seeder/values.py (generator()) covers the first"
                 )
 
 
