@@ -153,6 +153,13 @@ class Rehearsal:
 # -- the database side -------------------------------------------------------------------------------------------
 
 
+def seed(url: str, rows: int, progress: ProgressFn | None) -> dict[str, int]:
+    """The database at ``url`` seeded and analysed as a measurement needs it (``seed_and_analyze``, on a connection
+    of its own); also what ``make rehearse-deploy`` seeds its database with."""
+    with postgres.connect(url) as conn:
+        return seed_and_analyze(conn, rows, progress)
+
+
 _OTHERS = "SELECT pid, state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
 _OTHERS += "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
 _ADVISORY = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
@@ -306,8 +313,7 @@ def rehearse(
                 previous = None
                 for entry in history.result["revisions"]:
                     revision, message = entry["revision"], entry["message"].splitlines()[0]
-                    with postgres.connect(url) as conn:
-                        seed_and_analyze(conn, count, progress)
+                    seed(url, count, progress)
                     step = _run_revision(fn, url, revision, message, count, previous, echo)
                     rehearsal.steps.append(step)
                     if not step.finished:
