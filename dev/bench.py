@@ -3,8 +3,9 @@
 Rows: the invoke paths (warm/cold invoke through the emulator vs ``flask db upgrade`` and the real ``zappa invoke``
 CLI, see dev/bench_invoke.py), the emulator's own figures (warm p50 with a 10,000-file directory in the project,
 edit -> next ``make invoke-upgrade``), the up/down/up round trip of every revision, ``make up`` cold and warm and
-``make down``, setup from a fresh clone and the Docker mode beside the embedded one (dev/bench_setup.py), and the
-lock report at ROWS rows (default 1,000,000; see dev/lock_report.py). ``--parts`` picks some of them.
+``make down``, setup from a fresh clone and the Docker mode beside the embedded one (dev/bench_setup.py), the rate
+the deploy rehearsal's load generator sustains (dev/bench_traffic.py), and the lock report at ROWS rows (default
+1,000,000; see dev/lock_report.py). ``--parts`` picks some of them.
 
 Everything runs on a private embedded PostgreSQL and a private sandbox directory on free ports, so a developer's
 running sandbox is untouched.
@@ -23,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dev import bench_invoke, bench_setup, lock_report
+from dev import bench_invoke, bench_setup, bench_traffic, lock_report
 from dev.bench_invoke import format_ms, verdict
 from dev.cli import run
 from dev.ports import free_port
@@ -174,7 +175,7 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     return out
 
 
-PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "locks")
+PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "traffic", "locks")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "round-trip": lambda: round_trip_rows(url),
             "sandbox": sandbox_rows,
             "setup": bench_setup.rows,
+            "traffic": bench_traffic.rows,
             "locks": lambda: lock_rows(url, args.rows, args.budget_ms),
         }
         for name in PARTS:

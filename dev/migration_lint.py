@@ -8,9 +8,13 @@ Why: a revision is Python, but what production runs is SQL. Alembic's offline mo
 that SQL for ``prev:rev`` (upgrade) and ``rev:prev`` (downgrade) without a database, and squawk knows which
 statements lock or rewrite a busy table.
 
-The policy, in two files and nowhere else:
+The policy, in three files and nowhere else:
 - ``.squawk.toml`` (squawk's own configuration, passed with ``--config``): the PostgreSQL version and the rules
   the project has decided against for every revision in both directions, each with its reason;
+- ``migrations/policy.toml`` (:mod:`dev.migration_policy`): the lock-wait ceiling. The ``lock-timeout`` rule here
+  (:func:`lock_timeout_findings`, not squawk's presence check) follows ``SET``/``SET LOCAL``/``RESET`` through
+  transactions and autocommit blocks and fails a DDL statement that runs with no ``lock_timeout``, with 0 (no
+  limit), or with more than the ceiling: while DDL waits for its lock, every query on the table waits behind it;
 - ``migrations/squawk-allowlist.toml``: accepted findings, one reviewed ``[[allow]]`` entry with its reason per
   (rule, revision, direction); ``revision = "*"`` for what holds for every revision in one direction (a
   downgrade dropping what its upgrade created). A finding with no entry fails, naming the revision, the rule,
@@ -27,6 +31,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,11 +41,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev.migration_policy import Policy, PolicyError, duration_ms
+from dev.migration_policy import load as load_policy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALLOWLIST_NAME = "squawk-allowlist.toml"
 DEFAULT_ALLOWLIST = PROJECT_ROOT / "migrations" / ALLOWLIST_NAME
 SQUAWK_CONFIG = PROJECT_ROOT / ".squawk.toml"
 RULES_URL = "https://squawkhq.com/docs/"
+LOCK_TIMEOUT_RULE = "lock-timeout"
 OFFLINE_URL = "postgresql://offline@127.0.0.1:1/offline"  # never connected to: offline mode only needs a dialect
 DIRECTIONS = ("upgrade", "downgrade")
 WILDCARD = "*"
@@ -73,13 +82,16 @@ class Finding:
     help: str = ""
 
     def describe(self) -> str:
-        return f"revision {self.revision} ({self.direction}): squawk {self.rule}: {self.message} -- `{self.statement}`"
+        source = "lint" if self.rule == LOCK_TIMEOUT_RULE else "squawk"
+        where = f"revision {self.revision} ({self.direction})"
+        return f"{where}: {source} {self.rule}: {self.message} -- `{self.statement}`"
 
     def how_to_resolve(self, allowlist: Path | str = DEFAULT_ALLOWLIST) -> str:
         """What the author can do: squawk's fix, the rule's page, or the reviewed entry that would accept it."""
         fix = f"{self.help} " if self.help else ""
+        see = f"(see {RULES_URL}{self.rule})" if self.rule != LOCK_TIMEOUT_RULE else "(see migrations/policy.toml)"
         return (
-            f"  fix: {fix}(see {RULES_URL}{self.rule})\n"
+            f"  fix: {fix}{see}\n"
             f"  or, if it is acceptable here, add to {allowlist} with the reason it is safe:\n"
             f'    [[allow]]\n    rule = "{self.rule}"\n    revision = "{self.revision}"\n'
             f'    direction = "{self.direction}"\n    reason = "..."'
@@ -186,12 +198,24 @@ def lint(
     config: Path | str | None = SQUAWK_CONFIG,
     pg_version: str | None = None,
     squawk: str | None = None,
+    policy: Policy | None = None,
 ) -> list[Finding]:
-    """Run squawk once over every item's team SQL; one Finding per reported violation.
+    """Run squawk once over every item's team SQL, then the lock-timeout rule; one Finding per violation.
 
     ``config`` is squawk's own configuration (the project's .squawk.toml: version, rules excluded for every
-    revision); None runs squawk with its defaults. ``pg_version`` overrides the config's.
+    revision); None runs squawk with its defaults. ``pg_version`` overrides the config's. ``policy``: the
+    lock-wait ceiling (default: the project's ``migrations/policy.toml``).
     """
+    try:
+        policy = policy or load_policy()
+    except PolicyError as exc:
+        raise LintError(str(exc)) from None
+    return _squawk(items, config, pg_version, squawk) + lock_timeout_findings(items, policy)
+
+
+def _squawk(
+    items: list[RevisionSQL], config: Path | str | None, pg_version: str | None, squawk: str | None
+) -> list[Finding]:
     squawk = squawk or find_squawk()
     options = ["--reporter=json"]
     if config is not None:
@@ -231,6 +255,82 @@ def lint(
                 item.revision, item.direction, v["rule_name"], v["message"], line[:160], v.get("help") or ""
             )
             findings.append(finding)
+    return findings
+
+
+# -- the lock-timeout rule ---------------------------------------------------------------------------------------
+
+_COMMENT = re.compile(r"^\s*--.*$", re.MULTILINE)
+_SET_LOCK_TIMEOUT = re.compile(r"^SET\s+(LOCAL\s+|SESSION\s+)?lock_timeout\s*(?:=|TO)\s*(.+?)\s*;?\s*$", re.I | re.S)
+_RESET_LOCK_TIMEOUT = re.compile(r"^RESET\s+(lock_timeout|ALL)\b", re.I)
+_BEGIN = re.compile(r"^(BEGIN|START\s+TRANSACTION)\b", re.I)
+_END = re.compile(r"^(COMMIT|ROLLBACK|END|ABORT)\b", re.I)
+# Statements that take a lock the application's queries can queue behind while they wait for it.
+_DDL = re.compile(r"^(ALTER|CREATE|DROP|TRUNCATE|LOCK|COMMENT\s+ON|REINDEX|CLUSTER|VACUUM\s+FULL|GRANT|REVOKE)\b", re.I)
+_HOW = (
+    "write `SET LOCAL lock_timeout = '1s'` first (the revision template does; in an autocommit block, where SET "
+    "LOCAL has no effect, `SET lock_timeout = '1s'` ... `RESET lock_timeout`). The migrator retries a step that "
+    "times out, with backoff, so a short value costs nothing but a retry"
+)
+
+
+def _statements(sql: str) -> list[str]:
+    """Alembic's offline SQL, one statement per blank-line-separated chunk, comments removed."""
+    chunks = (" ".join(_COMMENT.sub("", chunk).split()) for chunk in sql.split("\n\n"))
+    return [chunk for chunk in chunks if chunk]
+
+
+def _lock_timeout_problem(value: str | None, policy: Policy) -> str | None:
+    if value is None:
+        return "runs with no lock_timeout: while it waits for its lock, every query on the table waits behind it"
+    if value.strip("'\" ").upper() == "DEFAULT":
+        return "runs with lock_timeout set back to DEFAULT (no limit): every query on the table may wait behind it"
+    try:
+        ms = duration_ms(value)
+    except ValueError:
+        return f"sets lock_timeout to {value}, which is not a duration this lint can read"
+    if ms <= 0:
+        return "runs with lock_timeout = 0, which means no limit: every query on the table may wait behind it"
+    if ms > policy.lock_wait_ceiling_ms:
+        return (
+            f"runs with lock_timeout {value}, above the project's ceiling of {policy.describe_ceiling()}: "
+            "an application query could wait that long behind it"
+        )
+    return None
+
+
+def lock_timeout_findings(items: Iterable[RevisionSQL], policy: Policy) -> list[Finding]:
+    """The first DDL statement of each revision and direction whose effective ``lock_timeout`` is missing, 0 or
+    above the ceiling (one finding per revision and direction: one cause, one failure).
+
+    The effective value follows PostgreSQL: ``SET LOCAL`` lasts until the end of its transaction (and does nothing
+    outside one, as in an autocommit block), ``SET`` until ``RESET``; a transaction's ``SET`` rolled back is ignored
+    here (Alembic's offline SQL commits every transaction it opens).
+    """
+    findings = []
+    for item in items:
+        session: str | None = None
+        local: str | None = None
+        in_transaction = False
+        for statement in _statements(team_sql(item.sql)):
+            if _BEGIN.match(statement):
+                in_transaction = True
+            elif _END.match(statement):
+                in_transaction, local = False, None
+            elif match := _SET_LOCK_TIMEOUT.match(statement):
+                if (match.group(1) or "").strip().upper() == "LOCAL":
+                    local = match.group(2) if in_transaction else local
+                else:
+                    session, local = match.group(2), None
+            elif _RESET_LOCK_TIMEOUT.match(statement):
+                session, local = None, None
+            elif _DDL.match(statement):
+                problem = _lock_timeout_problem(local if local is not None else session, policy)
+                if problem is not None:
+                    findings.append(
+                        Finding(item.revision, item.direction, LOCK_TIMEOUT_RULE, problem, statement[:160], _HOW)
+                    )
+                    break
     return findings
 
 
@@ -357,14 +457,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(written)} SQL files to {args.out_dir}")
         if args.sql_only:
             return 0
-        findings = lint(items, args.config, args.pg_version)
+        findings = lint(items, args.config, args.pg_version, policy=load_policy(args.migrations_dir))
         result = check(findings, load_allowlist(allowlist), {i.revision for i in items})
-    except LintError as exc:
+    except (LintError, PolicyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     linted = len({i.revision for i in items})
     print(
-        f"squawk: {linted} revision(s), both directions: {len(findings)} finding(s), {len(result.allowed)} allowed "
+        f"squawk and the lock-timeout rule: {linted} revision(s), both directions: {len(findings)} finding(s), "
+        f"{len(result.allowed)} allowed "
         f"by {allowlist}, {len(result.new)} new, {len(result.stale)} stale allowlist entr(y/ies)"
     )
     if not result.ok:

@@ -15,7 +15,7 @@ REHEARSE_STAGE := $(if $(filter command line environment,$(origin STAGE)),$(STAG
 POINTS ?= 3
 TIMEOUT ?=
 
-.PHONY: check-migrations migration-lint migration-sql lock-report migration-history rehearse
+.PHONY: check-migrations migration-lint migration-sql lock-report migration-history rehearse rehearse-deploy
 
 check-migrations: $(STAMP) ## Prove the migrations: pytest-alembic, data round-trip per revision, bad fixtures, squawk lint
 	$(_MIGRATIONS_ENV) $(PY) -m pytest tests/migrations -q $(PYTEST_ARGS)
@@ -36,3 +36,15 @@ rehearse: $(STAMP) ## Will each revision fit STAGE's Lambda (default production)
 
 migration-history: $(STAMP) ## Regenerate README.md's migration history table from migrations/versions (make new-migration does it)
 	$(PY) -m dev.migration_history
+
+# `make rehearse-deploy [BASE=ref] [ORDER=update-first|migrate-first] [RATE=20] [LONG_TX=0] [ROWS=2000] [HOLD=5]`:
+# the working tree deployed over BASE (default: the merge base with main, else HEAD~1) under traffic. ROWS defaults
+# to 2,000 here (the table sizes that matter are `make rehearse`'s); a ROWS given on the command line applies.
+DEPLOY_ROWS := $(if $(filter command line environment,$(origin ROWS)),$(ROWS),2000)
+ORDER ?= update-first
+RATE ?= 20
+LONG_TX ?= 0
+HOLD ?= 5
+
+rehearse-deploy: $(STAMP) ## Rehearse the deploy under traffic: update, migrate, rollback (BASE= ORDER= RATE= LONG_TX= ROWS=)
+	$(PY) -m dev.rehearse_deploy $(if $(BASE),--base $(BASE)) --order $(ORDER) --rate $(RATE) --long-tx $(LONG_TX) --rows $(DEPLOY_ROWS) --hold $(HOLD)

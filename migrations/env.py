@@ -12,6 +12,9 @@ Local changes from the generated file, each for a reason:
   statement of the migration gets a statement_timeout and a lock_timeout a margin before that
   (``yt_pubsub_handler/migration_deadline.py``): a hung step ends in an error that names the revision, not in
   Lambda's "Task timed out".
+- ``config.attributes["data_loss"]``: when the caller counts what revisions destroy (``MIGRATION_COUNT_DATA_LOSS``),
+  a listener on the migrating connection counts it just before each DROP or narrowing type change
+  (``yt_pubsub_handler/data_loss.py``).
 """
 
 import logging
@@ -91,7 +94,11 @@ def run_migrations_online():
 
 def run_on(connection, args):
     deadline = config.attributes.get("migration_deadline")
-    with deadline.applied(connection) if deadline is not None else nullcontext():
+    losses = config.attributes.get("data_loss")
+    with (
+        deadline.applied(connection) if deadline is not None else nullcontext(),
+        losses.applied(connection) if losses is not None else nullcontext(),
+    ):
         context.configure(connection=connection, target_metadata=get_metadata(), **args)
         with context.begin_transaction():
             context.run_migrations()

@@ -71,6 +71,17 @@ def _positive_float(name: str, raw: Any) -> float:
     return value
 
 
+def _flag(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {str(raw)[:40]!r}")
+
+
 def _database_url(name: str, raw: Any) -> str:
     return normalise_database_url(str(raw))
 
@@ -86,6 +97,21 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         "seconds a migration may take when Lambda's context does not say (the stage's timeout_seconds); its "
         "statements get statement_timeout/lock_timeout a margin before it (migration_deadline.py); unset: no limit",
+    ),
+    Setting(
+        "MIGRATION_LOCK_RETRY_SECONDS",
+        60.0,
+        _positive_float,
+        "with no deadline (no Lambda context, no MIGRATION_TIME_LIMIT): how long a step that failed on its "
+        "lock_timeout is retried, with backoff, before the migration fails; with a deadline, retries go on while it "
+        "allows",
+    ),
+    Setting(
+        "MIGRATION_COUNT_DATA_LOSS",
+        False,
+        _flag,
+        "count what each revision destroys (dropped columns' values, dropped tables' rows) just before it does, and "
+        "report it as data loss; on where people rehearse (the local stage), off in production (it scans the tables)",
     ),
     Setting("WEBSUB_HUB_URL", "https://pubsubhubbub.appspot.com/subscribe", _text, "the hub subscriptions are sent to"),
     Setting("WEBSUB_CALLBACK_URL", None, _text, "public base URL of `/websub`; the channel id is appended"),

@@ -18,9 +18,11 @@ With D the end of the invocation and M the margin (10 % of the time it had when 
   batches, each of which it has committed.
 
 Per revision: a revision may ``SET`` (or ``SET LOCAL``) a *tighter* ``statement_timeout`` or ``lock_timeout`` for
-its own steps (e.g. ``SET lock_timeout = '5s'`` before DDL, or ``SET statement_timeout = '30s'`` so one batch of a
-long backfill may not take longer than that); before each statement the tighter of the session's value and the
+its own steps (e.g. ``SET LOCAL lock_timeout = '1s'`` before DDL, or ``SET statement_timeout = '30s'`` so one batch
+of a long backfill may not take longer than that); before each statement the tighter of the current value and the
 deadline's is kept, in one round trip. A looser value cannot help: the Lambda ends at D whatever the server allows.
+Inside a transaction the values are applied with ``set_config(..., true)``, so a revision's ``SET LOCAL`` ends with
+its transaction instead of leaking into the next revisions of the same invocation.
 
 Where D comes from: Lambda's ``context.get_remaining_time_in_millis()`` (``run.py`` passes it), else the
 ``MIGRATION_TIME_LIMIT`` setting; with neither (tests, ``make lock-report``) there is no deadline at all.
@@ -45,14 +47,16 @@ MARGIN_FRACTION = 0.10
 MAX_MARGIN_SECONDS = 30.0
 STATEMENT_CHARS = 100
 
-# The tighter of the session's current value (0: none) and ours, for both settings, in one statement.
+# The tighter of the current value (0: none) and ours, for both settings, in one statement. ``local``: inside a
+# transaction the values are set for that transaction only (a revision's SET LOCAL must not outlive its revision);
+# in autocommit every statement is its own transaction, so they are set for the session (and re-set before each).
 _TIGHTEN = """
 SELECT set_config('statement_timeout',
          CASE WHEN s > interval '0' AND s <= %(statement_ms)s * interval '1 millisecond'
-              THEN current_setting('statement_timeout') ELSE %(statement_ms)s::text END, false),
+              THEN current_setting('statement_timeout') ELSE %(statement_ms)s::text END, %(local)s),
        set_config('lock_timeout',
          CASE WHEN l > interval '0' AND l <= %(lock_ms)s * interval '1 millisecond'
-              THEN current_setting('lock_timeout') ELSE %(lock_ms)s::text END, false)
+              THEN current_setting('lock_timeout') ELSE %(lock_ms)s::text END, %(local)s)
   FROM (SELECT current_setting('statement_timeout')::interval AS s,
                current_setting('lock_timeout')::interval AS l) AS now
 """
@@ -137,7 +141,7 @@ class MigrationDeadline:
             lock_ms = max(1, statement_ms - int(self.margin * 500))
             raw = dbapi.cursor()  # on the DBAPI connection: no events fire, the statement under way is untouched
             try:
-                raw.execute(_TIGHTEN, {"statement_ms": statement_ms, "lock_ms": lock_ms})
+                raw.execute(_TIGHTEN, {"statement_ms": statement_ms, "lock_ms": lock_ms, "local": not dbapi.autocommit})
             finally:
                 raw.close()
         with self._lock:

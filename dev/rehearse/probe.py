@@ -9,7 +9,8 @@ limits, and adds to its result what the rehearsal cannot see from outside:
   :class:`dev.lock_report.LockRecorder` (listening on every engine of the process: this module does not know the
   app's), on the tables that existed before the call;
 - how many transactions the call committed: a revision that commits per batch loses at most one batch to a kill and
-  can resume; one that commits once is rolled back whole.
+  can resume; one that commits once is rolled back whole;
+- the server pids of the connections the call used, so lock waits sampled from outside can be told apart.
 
 Why here and not in a second, direct run: the figures then come from the very invocation whose duration and peak
 memory the emulator reports, on the same connection, under the same timeout, and the rows are seeded once.
@@ -33,10 +34,14 @@ COMMAND_KEYS = ("command", "function")
 
 
 class CommitCounter:
-    """Counts committed transactions on every engine: explicit COMMITs, and each statement run in autocommit."""
+    """Counts committed transactions on every engine: explicit COMMITs, and each statement run in autocommit; and
+    notes the server pid of every connection that ran a statement (the worker runs one invocation at a time, so
+    they are the call's: ``make rehearse-deploy`` tells the migration's lock waits from the application's by them).
+    """
 
     def __init__(self) -> None:
         self.commits = 0
+        self.pids: set[int] = set()
         self._listeners = [("commit", self._commit), ("after_cursor_execute", self._statement)]
 
     def __enter__(self) -> CommitCounter:
@@ -54,6 +59,9 @@ class CommitCounter:
     def _statement(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if getattr(cursor.connection, "autocommit", False):
             self.commits += 1
+        pid = getattr(cursor.connection, "get_backend_pid", None)
+        if callable(pid):
+            self.pids.add(pid())
 
 
 def _tables() -> dict[int, str]:
@@ -75,4 +83,5 @@ def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "result": result,
         "holds": [dataclasses.asdict(hold) for hold in recorder.holds],
         "commits": counter.commits,
+        "pids": sorted(counter.pids),
     }

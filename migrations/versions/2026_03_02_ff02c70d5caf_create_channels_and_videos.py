@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.create_table(
         "channels",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -43,6 +43,6 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_table("videos")
     op.drop_table("channels")

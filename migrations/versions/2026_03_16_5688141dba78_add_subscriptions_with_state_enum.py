@@ -26,7 +26,7 @@ subscription_state = postgresql.ENUM(
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     subscription_state.create(op.get_bind(), checkfirst=False)
     op.create_table(
         "subscriptions",
@@ -49,6 +49,6 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_table("subscriptions")
     subscription_state.drop(op.get_bind(), checkfirst=False)

@@ -21,10 +21,10 @@ depends_on = None
 
 def upgrade():
     # Nullable, no default: a catalog-only change, the table is not rewritten.
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.add_column("videos", sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_column("videos", "deleted_at")

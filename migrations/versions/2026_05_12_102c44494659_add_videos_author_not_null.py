@@ -43,7 +43,7 @@ BATCH = "\n   AND v.id > %(after)s AND v.id <= %(until)s"
 
 def upgrade():
     with op.get_context().autocommit_block():
-        op.execute("SET lock_timeout = '5s'")
+        op.execute("SET lock_timeout = '1s'")
         op.execute("ALTER TABLE videos ADD COLUMN IF NOT EXISTS author VARCHAR(255)")
         if context.is_offline_mode():
             op.execute(BACKFILL.format(batch=""))
@@ -63,5 +63,5 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_column("videos", "author")

@@ -24,7 +24,7 @@ INDEX = "ix_videos_channel_id_published_at"
 
 def upgrade():
     with op.get_context().autocommit_block():
-        op.execute("SET lock_timeout = '5s'")
+        op.execute("SET lock_timeout = '1s'")
         op.drop_index(INDEX, table_name="videos", postgresql_concurrently=True, if_exists=True)
         op.create_index(INDEX, "videos", ["channel_id", "published_at"], postgresql_concurrently=True)
         op.execute("RESET lock_timeout")
@@ -32,6 +32,6 @@ def upgrade():
 
 def downgrade():
     with op.get_context().autocommit_block():
-        op.execute("SET lock_timeout = '5s'")
+        op.execute("SET lock_timeout = '1s'")
         op.drop_index(INDEX, table_name="videos", postgresql_concurrently=True, if_exists=True)
         op.execute("RESET lock_timeout")

@@ -19,10 +19,10 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.alter_column("videos", "url", new_column_name="link")
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.alter_column("videos", "link", new_column_name="url")

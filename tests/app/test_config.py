@@ -64,6 +64,7 @@ FROM_ENVIRONMENT = {
     "MIGRATIONS_DIR": ("/tmp/some/migrations/", "/tmp/some/migrations"),
     "MIGRATION_LOCK_TIMEOUT": ("2.5", 2.5),
     "MIGRATION_TIME_LIMIT": ("300", 300.0),
+    "MIGRATION_LOCK_RETRY_SECONDS": ("15", 15.0),
     "WEBSUB_HUB_URL": (" http://127.0.0.1:9999/hub ", "http://127.0.0.1:9999/hub"),
     "WEBSUB_CALLBACK_URL": ("https://example.test/websub", "https://example.test/websub"),
     "WEBSUB_SECRET": (" kept as is ", " kept as is "),

@@ -27,7 +27,13 @@ from yt_pubsub_handler import migrator
 
 HISTORY = Path(__file__).resolve().parent / "timeout_history" / "versions"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CREATE, RECORD, ALTER = "7100dead0001", "7100dead0002", "7100dead0003"
+CREATE, RECORD, ALTER, RECORD_AGAIN, NOTE = (
+    "7100dead0001",
+    "7100dead0002",
+    "7100dead0003",
+    "7100dead0004",
+    "7100dead0005",
+)
 FUNCTION = "yt-pubsub-handler-local"
 HANG_TIMEOUT_SECONDS = 15  # the fixture stage's timeout_seconds: the stopped backend is found well within it
 
@@ -121,6 +127,98 @@ def test_a_lock_holder_that_never_commits_ends_in_a_lock_timeout(timeout_app, da
     assert "lock_timeout" in message and "pg_locks" in message, message
     assert f"The database is at {RECORD}" in message
     assert _version(database_url) == RECORD
+
+
+def test_a_revisions_set_local_ends_with_its_transaction(timeout_app, database_url: str) -> None:
+    with timeout_app.app_context():
+        migrator.upgrade(revision=RECORD_AGAIN, time_left=100)
+    rows = _seen(database_url)
+    assert rows[1][1] == "2s", "7100dead0002's own SET LOCAL applies to its own statements"
+    # Two revisions later the deadline's value applies again, not 7100dead0002's 2 s.
+    assert _seconds(database_url, rows[2][1]) > 2, rows
+
+
+# -- a step that hit its lock_timeout is retried with backoff ---------------------------------------------------------
+
+
+class LockHolder:
+    """A session that holds a lock on ``table`` until the migrating backend has been seen waiting for it ``waits``
+    times (distinct waits: each one is a new attempt), then lets go. Nothing depends on how long anything takes."""
+
+    def __init__(self, url: str, lock_sql: str, statement_like: str, waits: int) -> None:
+        self.url, self.statement_like, self.waits = url, statement_like, waits
+        self.conn = postgres.engine(url).connect()
+        self.conn.execute(sa.text(lock_sql))
+        self.seen: set[str] = set()
+
+    def release_after_waits(self, timeout: float = 120) -> None:
+        sql = (
+            "SELECT l.waitstart::text FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE NOT l.granted AND a.datname = current_database() AND a.query ILIKE :like"
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while len(self.seen) < self.waits:
+                assert time.monotonic() < deadline, f"saw {len(self.seen)} lock wait(s) of {self.statement_like!r}"
+                with postgres.connect(self.url) as watcher:
+                    self.seen.update(w for (w,) in watcher.execute(sa.text(sql), {"like": self.statement_like}) if w)
+                time.sleep(0.02)
+        finally:
+            self.conn.rollback()
+            self.conn.close()
+
+
+def test_a_lock_timeout_is_retried_until_the_lock_is_free(timeout_app, database_url: str) -> None:
+    with timeout_app.app_context():
+        migrator.upgrade(revision=RECORD_AGAIN)
+    holder = LockHolder(database_url, "SELECT count(*) FROM gauges", "ALTER TABLE gauges ADD COLUMN note%", waits=2)
+    with ThreadPoolExecutor(1) as pool, timeout_app.app_context():
+        releasing = pool.submit(holder.release_after_waits)
+        result = migrator.upgrade(time_left=120)
+        releasing.result()
+    assert result["to_revision"] == NOTE and _version(database_url) == NOTE
+    retries = result["retries"]
+    assert len(retries) >= 1, result
+    assert {r["revision"] for r in retries} == {NOTE}
+    assert all("lock timeout" in r["error"] and r["pause_ms"] > 0 for r in retries), retries
+    assert [r["attempt"] for r in retries] == list(range(1, len(retries) + 1))
+    assert [s["revision"] for s in result["steps"]] == [NOTE], "a retried step is reported once, when it ran"
+
+
+def test_a_retried_relative_downgrade_still_ends_where_it_was_asked_to(timeout_app, database_url: str) -> None:
+    with timeout_app.app_context():
+        migrator.upgrade()
+    holder = LockHolder(
+        database_url, "LOCK TABLE timeouts_seen IN ACCESS EXCLUSIVE MODE", "DELETE FROM timeouts_seen%", waits=2
+    )
+    with ThreadPoolExecutor(1) as pool, timeout_app.app_context():
+        releasing = pool.submit(holder.release_after_waits)
+        result = migrator.downgrade(revision="-2", time_left=120)
+        releasing.result()
+    # NOTE's downgrade ran, RECORD_AGAIN's waited and was retried: "-2" still means two steps below head.
+    assert result["to_revision"] == ALTER and _version(database_url) == ALTER, result
+    assert {r["revision"] for r in result["retries"]} == {RECORD_AGAIN}
+    assert [s["revision"] for s in result["steps"]] == [NOTE, RECORD_AGAIN]
+
+
+def test_retries_stop_when_the_budget_is_spent_and_the_error_says_so(
+    make_app, history: Path, database_url: str
+) -> None:
+    app = make_app(MIGRATIONS_DIR=str(history), MIGRATION_LOCK_RETRY_SECONDS=2)
+    with app.app_context():
+        migrator.upgrade(revision=RECORD_AGAIN)
+    holder = postgres.engine(database_url).connect()
+    try:
+        holder.execute(sa.text("SELECT count(*) FROM gauges"))  # never released while the migration runs
+        with app.app_context(), pytest.raises(migrator.MigrationTimedOut) as raised:
+            migrator.upgrade()
+    finally:
+        holder.rollback()
+        holder.close()
+    message = str(raised.value)
+    assert f"revision {NOTE} stopped" in message and "lock_timeout" in message, message
+    assert "retried" in message and "time(s) with backoff" in message, message
+    assert _version(database_url) == RECORD_AGAIN
 
 
 # -- through Lambda: the context's remaining time, a backend stopped with SIGSTOP -------------------------------------

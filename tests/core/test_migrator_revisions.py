@@ -131,6 +131,7 @@ def test_no_op_results_say_where_the_database_is(migrations_app, history) -> Non
         "from_revision": None,
         "to_revision": None,
         "steps": [],
+        "retries": [],
         "total_ms": 0.0,
         "message": "nothing to do: already at base",
     }

@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection
 
 @pytest.fixture
 def migrations_app(make_app) -> Iterator[Flask]:
-    """An app on this test's empty database, with the migrations directory under test; its context is pushed."""
-    app = make_app(MIGRATIONS_DIR=migrations_dir())
+    """An app on this test's empty database, with the migrations directory under test, counting what each revision
+    destroys (data loss); its context is pushed."""
+    app = make_app(MIGRATIONS_DIR=migrations_dir(), MIGRATION_COUNT_DATA_LOSS=True)
     with app.app_context():
         yield app
 

@@ -152,3 +152,83 @@ def test_history_under_test_passes_squawk_with_the_projects_policy() -> None:
         migration_lint.lint(items), migration_lint.load_allowlist(allowlist), chain_of(directory)
     )
     assert result.ok, migration_lint.explain(result, allowlist)
+
+
+# -- the lock-timeout rule: the value as well as its presence, against migrations/policy.toml's ceiling ---------------
+
+CEILING = migration_lint.Policy(Path("policy.toml"), lock_wait_ceiling_ms=2000)
+
+
+def _item(*statements: str, direction: str = "upgrade") -> migration_lint.RevisionSQL:
+    return migration_lint.RevisionSQL("abc123", None, direction, "fixture", "\n\n".join(statements) + "\n")
+
+
+def _problems(*statements: str) -> list[str]:
+    return [f.message for f in migration_lint.lock_timeout_findings([_item(*statements)], CEILING)]
+
+
+ADD = "ALTER TABLE videos ADD COLUMN views BIGINT;"
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ("BEGIN;", "SET LOCAL lock_timeout = '1s';", ADD, "COMMIT;"),
+        ("BEGIN;", "SET LOCAL lock_timeout = '2s';", ADD, "COMMIT;"),  # the ceiling itself is allowed
+        ("BEGIN;", "SET lock_timeout TO 500;", ADD, "COMMIT;"),  # a bare number is milliseconds
+        ("BEGIN;", "COMMIT;", "SET lock_timeout = '1s';", "CREATE INDEX CONCURRENTLY ix ON videos (views);"),
+        ("BEGIN;", "INSERT INTO videos (id) VALUES ('x');", "COMMIT;"),  # no DDL, nothing to wait behind
+    ],
+)
+def test_a_short_lock_timeout_in_effect_passes(statements) -> None:
+    assert _problems(*statements) == []
+
+
+@pytest.mark.parametrize(
+    ("statements", "words"),
+    [
+        (("BEGIN;", ADD, "COMMIT;"), "no lock_timeout"),
+        (("BEGIN;", "SET LOCAL lock_timeout = 0;", ADD, "COMMIT;"), "= 0, which means no limit"),
+        (("BEGIN;", "SET LOCAL lock_timeout = '300s';", ADD, "COMMIT;"), "above the project's ceiling of 2 s"),
+        (("BEGIN;", "SET LOCAL lock_timeout = '1min';", ADD, "COMMIT;"), "above the project's ceiling"),
+        (("BEGIN;", "SET LOCAL lock_timeout = DEFAULT;", ADD, "COMMIT;"), "DEFAULT (no limit)"),
+        # SET LOCAL ends with its transaction: the next one runs without it.
+        (("BEGIN;", "SET LOCAL lock_timeout = '1s';", "COMMIT;", "BEGIN;", ADD, "COMMIT;"), "no lock_timeout"),
+        # In an autocommit block SET LOCAL does nothing (PostgreSQL only warns).
+        (("COMMIT;", "SET LOCAL lock_timeout = '1s';", "DROP INDEX CONCURRENTLY ix;"), "no lock_timeout"),
+        (("SET lock_timeout = '1s';", "RESET lock_timeout;", "DROP TABLE videos;"), "no lock_timeout"),
+    ],
+)
+def test_a_missing_zero_or_too_long_lock_timeout_fails_once_saying_why(statements, words) -> None:
+    problems = _problems(*statements, ADD)  # a second DDL statement: still one finding per revision and direction
+    assert len(problems) == 1 and words in problems[0], problems
+    assert "every query on the table" in problems[0] or "application query could wait" in problems[0]
+
+
+def test_the_lock_timeout_finding_says_how_to_fix_it_and_is_accepted_like_any_other(tmp_path: Path) -> None:
+    (finding,) = migration_lint.lock_timeout_findings([_item("BEGIN;", ADD, "COMMIT;")], CEILING)
+    result = migration_lint.check([finding], [], ["abc123"])
+    text = migration_lint.explain(result)
+    assert "error: revision abc123 (upgrade): lint lock-timeout: runs with no lock_timeout" in text
+    assert "SET LOCAL lock_timeout = '1s'" in text and "retries" in text and "migrations/policy.toml" in text
+    entry = AllowEntry("lock-timeout", "abc123", "upgrade", "reviewed: the table is empty in every environment")
+    assert migration_lint.check([finding], [entry], ["abc123"]).ok
+
+
+def test_the_ceiling_comes_from_the_policy_next_to_the_migrations(lint_history, tmp_path: Path) -> None:
+    from dev import migration_policy
+
+    assert migration_policy.load(lint_history).source == migration_policy.DEFAULT_POLICY
+    (lint_history / "policy.toml").write_text('[lock_wait]\nceiling = "500ms"\n')
+    try:
+        tight = migration_policy.load(lint_history)
+        assert tight.lock_wait_ceiling_ms == 500
+        items = migration_lint.revision_sql(str(lint_history))
+        problems = migration_lint.lock_timeout_findings(items, tight)
+        assert problems and all("above the project's ceiling of 0.5 s" in f.message for f in problems)
+        assert migration_lint.main(["--migrations-dir", str(lint_history)]) == 1
+    finally:
+        (lint_history / "policy.toml").unlink()
+    (tmp_path / "policy.toml").write_text("[lock_wait]\n")
+    with pytest.raises(migration_policy.PolicyError, match="ceiling is missing"):
+        migration_policy.load(tmp_path)

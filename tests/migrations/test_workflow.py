@@ -53,3 +53,17 @@ def test_workflow_attaches_the_rehearsal_table_and_chart() -> None:
     assert upload["with"]["path"].startswith("build/rehearse")
     assert upload["if"] == "always()"
     assert "rehearse:" in (ROOT / "make" / "migrations.mk").read_text()
+
+
+def test_pull_requests_rehearse_the_deploy_against_their_base_and_attach_the_report() -> None:
+    import yaml
+
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["rehearse-deploy"]
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0, "BASE must be in the clone"
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert any(r.startswith("make rehearse-deploy BASE=$(git merge-base HEAD origin/") for r in runs), runs
+    assert any("build/rehearse-deploy/report.md" in r and "GITHUB_STEP_SUMMARY" in r for r in runs), runs
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "build/rehearse-deploy/timeline.png" in upload["with"]["path"] and upload["if"] == "always()"
+    assert "rehearse-deploy:" in (ROOT / "make" / "migrations.mk").read_text()

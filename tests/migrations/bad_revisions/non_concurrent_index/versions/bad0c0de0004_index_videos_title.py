@@ -13,10 +13,10 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.create_index("ix_videos_fixture_title", "videos", ["title"])
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_index("ix_videos_fixture_title", table_name="videos")

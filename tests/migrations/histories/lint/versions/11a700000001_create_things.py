@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.create_table(
         "things",
         sa.Column("id", sa.String(length=32), primary_key=True),
@@ -23,5 +23,5 @@ def upgrade():
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_table("things")

@@ -14,10 +14,10 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.add_column("things", sa.Column("hits", sa.Integer(), nullable=True))
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.drop_column("things", "hits")

@@ -13,10 +13,10 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.alter_column("things", "name", new_column_name="title")
 
 
 def downgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.alter_column("things", "title", new_column_name="name")

@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SET LOCAL lock_timeout = '5s'")
+    op.execute("SET LOCAL lock_timeout = '1s'")
     op.add_column("parcels", sa.Column("code", sa.Text(), nullable=True))
 
 
