@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dev import bench_invoke, bench_setup, bench_traffic, lock_report
 from dev.bench_invoke import format_ms, verdict
+from dev.cli import run
 from dev.ports import free_port
 from dev.postgres import EmbeddedPostgres, create_database, find_bindir, service_tempdir
 from dev.table_seeder import ProgressLine
@@ -226,4 +227,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dev.cli import run
 from dev.emulator import client
 from dev.emulator.settings import stage_config
 
@@ -285,4 +286,4 @@ def format_emulator_rows(rows: list[Row]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

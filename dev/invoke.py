@@ -3,8 +3,10 @@
     python -m dev.invoke [--stage local] FUNCTION [--payload JSON] [--async] [--json] [--raw] [--endpoint URL]
 
 Sends what ``zappa invoke STAGE FUNCTION`` sends (``{"command": FUNCTION, ...payload}``, RequestResponse, log tail)
-and prints what it prints (the decoded log tail), then the result. Exit status: 0 on success, 1 on a function or
-service error (the message is printed), 2 when the emulator cannot be reached.
+and prints what it prints (the decoded log tail), but the result once, at the end, as JSON: Zappa's handler prints
+it into the log as Python (``Result of FUNCTION:`` and its ``repr``), which is taken out. ``--json`` puts the log on
+stderr and only the result on stdout. Exit status: 0 on success, 1 on a function or service error (the message is
+printed), 2 when the emulator cannot be reached.
 
 Why not the Zappa CLI itself: it takes 1.5-3 s per call (importing ``zappa.cli`` and boto3, creating clients, a PyPI
 version check). This is a thin command over :mod:`dev.emulator.client`; the function name and endpoint come from
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dev.cli import run
 from dev.emulator.client import (
     DEFAULT_ENDPOINT,
     EmulatorUnreachable,
@@ -60,8 +63,19 @@ def build_event(args: argparse.Namespace) -> dict[str, Any]:
     return zappa_command(args.function, extra, raw=args.raw)
 
 
+def without_printed_result(log: str, function: str) -> str:
+    """The log tail without the result Zappa's handler printed into it (``Result of FUNCTION:`` and the value as
+    Python, up to the runtime's ``END RequestId:`` line): :func:`report` prints it once, as JSON. The log is kept
+    whole when that block is not there (a raw command, a tail cut before it)."""
+    start = log.rfind(f"Result of {function}:\n")
+    end = log.find("END RequestId:", start)
+    if start < 0 or end < 0:
+        return log
+    return log[:start] + log[end:]
+
+
 def report(answer: Invocation, args: argparse.Namespace, name: str) -> int:
-    """Print the answer the way ``zappa invoke`` does (log tail, then the result); the exit status."""
+    """Print the answer the way ``zappa invoke`` does (log tail, then the result, once, as JSON); the exit status."""
     if answer.status >= 400:
         error = answer.error() or {}
         print(f"Error: {error.get('errorType')}: {error.get('errorMessage')}", file=sys.stderr)
@@ -71,13 +85,15 @@ def report(answer: Invocation, args: argparse.Namespace, name: str) -> int:
         print(f"Accepted {name} (request {answer.request_id}): {where}")
         return 0
     log_stream = sys.stderr if args.json else sys.stdout
-    log_stream.write(answer.log)
+    log_stream.write(answer.log if args.raw else without_printed_result(answer.log, args.function))
     log_stream.flush()
     if answer.function_error:
         error = answer.error() or {}
         text = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
         print(f"Error: {answer.function_error} error in {args.function}: {text}", file=sys.stderr)
         return 1
+    if not (args.json or args.raw):
+        print(f"Result of {args.function}:")
     try:
         print(answer.text() if args.json else json.dumps(answer.json(), indent=2, sort_keys=True))
     except ValueError:
@@ -108,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -5,7 +5,7 @@
 A revision that is safe on an empty test database can hold ``ACCESS EXCLUSIVE`` for minutes on a production
 table (a rewrite, a full-table validation, a non-concurrent index). Static lint guesses; this measures. For
 every revision, base to head (then back down), the tables that exist are filled with N rows
-(dev/table_seeder.py), then the revision runs through the same helper Lambda uses (``yt_pubsub_handler.migrator``)
+(dev/table_seeder/), then the revision runs through the same helper Lambda uses (``yt_pubsub_handler.migrator``)
 while ``LockRecorder`` watches the migrating connection from the inside. It reports, per revision, the wall time
 and every hold of a lock that blocks ordinary writes (``SHARE``, ``SHARE ROW EXCLUSIVE``, ``EXCLUSIVE``,
 ``ACCESS EXCLUSIVE``) on a table that existed before the revision started (a table the revision creates blocks
@@ -34,8 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from dev.cli import run
 from dev.postgres import scratch_database
-from dev.table_seeder import EXCLUDED_TABLES, ProgressFn, ProgressLine, seed_empty_tables
+from dev.table_seeder import EXCLUDED_TABLES, ProgressFn, ProgressLine, seed_and_analyze
 
 BLOCKING_MODES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 MODE_NAMES = {
@@ -273,10 +274,8 @@ def measure_revisions(
 
         def run(revision: str, direction: str, message: str, target: str) -> None:
             with db.engine.connect() as conn:
-                if direction == "upgrade" and seed_empty_tables(conn, rows, progress):
-                    # A production table has been vacuumed and analysed; a freshly loaded one would make the
-                    # first scan pay for hint bits and planner guesses.
-                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+                if direction == "upgrade":
+                    seed_and_analyze(conn, rows, progress)
                 tables = existing_tables(conn)
             if echo:
                 echo(f"{direction} {revision} ({message}) ...")
@@ -399,4 +398,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

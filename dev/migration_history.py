@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from dev.cli import run
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- migration-history: generated from migrations/versions by `make migration-history`; edit only Notes -->"
 END = "<!-- /migration-history -->"
@@ -106,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dev import sandbox, services
+from dev.cli import run
 from dev.emulator.settings import SettingsError, stage_config
 from dev.health import http_healthy
 
@@ -192,4 +193,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

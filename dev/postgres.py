@@ -4,22 +4,17 @@ The harness starts ``postgres`` itself, so the tests and the embedded sandbox ne
 refuses to run as root (and CI runs as root); as root we run the server binaries as an unprivileged system user
 that owns the data directory, and keep the cluster where that user can reach it: ``cluster_dir()`` and
 ``service_tempdir()`` pick such a place (outside a checkout under ``/root``, whose 0700 mode stops that user).
-
-    python -m dev.postgres start --dir .sandbox/postgres --port 5433
-    python -m dev.postgres status --dir .sandbox/postgres
-    python -m dev.postgres stop --dir .sandbox/postgres
+A library only: the sandbox (``make up``, ``make down``, ``make status``) is how people start and stop a cluster.
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import hashlib
 import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -360,6 +355,26 @@ def scalar(url: str, sql: str, **params: Any) -> Any:
         return conn.execute(sa.text(sql), params).scalar()
 
 
+def alembic_version(target: str | sa.Connection) -> str | None:
+    """The revision a database is at, from Alembic's ``alembic_version`` table; None at base (no table, or no row).
+
+    ``target``: a URL (a short connection of its own) or an open connection (read inside its transaction). The one
+    reader for the harness and its tests. Several rows (several heads applied) raise ``ValueError``: the harness
+    rehearses single-head histories.
+    """
+    import sqlalchemy as sa
+
+    if isinstance(target, str):
+        with connect(target) as conn:
+            return alembic_version(conn)
+    if target.execute(sa.text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        return None
+    rows = target.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise ValueError(f"alembic_version holds {len(rows)} revisions ({', '.join(sorted(rows))}): several heads")
+    return rows[0] if rows else None
+
+
 def admin_execute(url: str, sql: str) -> None:
     """Run one statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     import psycopg2
@@ -436,35 +451,3 @@ def scratch_database(
     afterwards."""
     with server(server_url, prefix, fast_unsafe) as url, scratch(url, prefix, keep) as database:
         yield database
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dev.postgres", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["start", "stop", "status", "url"])
-    parser.add_argument("--dir", default=".sandbox/postgres", help="cluster directory (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--dbname", default="postgres")
-    args = parser.parse_args(argv)
-    try:
-        pg = EmbeddedPostgres(Path(args.dir), port=args.port)
-        if args.action == "start":
-            pg.start()
-            print(pg.url(args.dbname))
-        elif args.action == "stop":
-            print("stopped" if pg.stop() else "not running")
-        elif args.action == "status":
-            running = pg.status()
-            pg.port = pg.recorded_port()
-            print(f"running on {pg.host}:{pg.port}" if running else "not running")
-            return 0 if running else 3
-        elif args.action == "url":
-            pg.port = pg.recorded_port() or args.port
-            print(pg.url(args.dbname))
-    except PostgresError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

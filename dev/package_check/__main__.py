@@ -10,6 +10,8 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 
+from dev.cli import run
+
 from . import DEFAULT_VENV, Check, PackageCheckError, package_check, set_writable
 from . import __doc__ as PACKAGE_DOC
 
@@ -73,4 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -4,10 +4,10 @@ For every row count (a few, up to N, so durations can be fitted against rows):
 
 1. a scratch database, and an emulator serving the project's function on it under the rehearsed stage's limits
    (:mod:`.function`), warmed by one call so a cold start is not counted against a revision;
-2. for each revision, oldest first: the tables that exist and are empty are filled with that many rows (the lock
-   report's seeder, ``dev/table_seeder.py``), then ``run.run_alembic_upgrade`` runs that one revision
-   (``{"revision": id}``) inside the Lambda worker, measured there by :mod:`.probe` (blocking locks, commits), with
-   Lambda's REPORT giving duration and peak memory;
+2. for each revision, oldest first: the tables that exist and are empty are filled with that many rows and
+   analysed (the lock report's ``seed_and_analyze``, ``dev/table_seeder/``), then ``run.run_alembic_upgrade`` runs
+   that one revision (``{"revision": id}``) inside the Lambda worker, measured there by :mod:`.probe` (blocking
+   locks, commits), with Lambda's REPORT giving duration and peak memory;
 3. when an invocation does not finish (Lambda's timeout killed it, or the migrator stopped it just before): the
    database is checked once the killed worker's sessions are gone (revision, sessions, locks, advisory locks,
    invalid indexes, unvalidated constraints), then the same revision is invoked again, warm, up to
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from dev import postgres
 from dev.guard import check_database_url
 from dev.lock_report import MODE_RANK, LockHold
-from dev.table_seeder import ProgressFn, seed_empty_tables
+from dev.table_seeder import ProgressFn, seed_and_analyze
 
 from .function import Answer, Function, Limits, started
 
@@ -154,12 +154,10 @@ class Rehearsal:
 
 
 def seed(url: str, rows: int, progress: ProgressFn | None) -> dict[str, int]:
-    """Fill the empty tables with ``rows`` rows, then VACUUM ANALYZE as production's tables would be."""
+    """The database at ``url`` seeded and analysed as a measurement needs it (``seed_and_analyze``, on a connection
+    of its own); also what ``make rehearse-deploy`` seeds its database with."""
     with postgres.connect(url) as conn:
-        seeded = seed_empty_tables(conn, rows, progress)
-        if seeded:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
-    return seeded
+        return seed_and_analyze(conn, rows, progress)
 
 
 _OTHERS = "SELECT pid, state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() "
@@ -180,12 +178,6 @@ SELECT co.conname || ' on ' || c.relname FROM pg_constraint co JOIN pg_class c O
 """
 
 
-def _current_revision(conn: sa.Connection) -> str | None:
-    if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
-        return None
-    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-
-
 def check_after_stop(url: str, expected: str | None, killed: bool) -> AfterStop:
     """The database after a stopped invocation. A killed worker's sessions end when its sockets close: this waits
     (up to ``SETTLE_SECONDS``) for them to be gone, and for any other session to be idle, then looks."""
@@ -199,7 +191,7 @@ def check_after_stop(url: str, expected: str | None, killed: bool) -> AfterStop:
             time.sleep(0.05)
         return AfterStop(
             killed=killed,
-            revision=_current_revision(conn),
+            revision=postgres.alembic_version(conn),
             expected=expected,
             sessions=tuple((pid, state or "", " ".join((query or "").split())) for pid, state, query in others),
             advisory_locks=conn.execute(sa.text(_ADVISORY)).scalar() or 0,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from dev.lock_report import LockHold
 
-from .projection import Projection, round_rows, usable_seconds
+from .projection import FLOOR_FRACTION, FLOOR_SECONDS, Projection, round_rows, usable_seconds
 from .rehearsal import Rehearsal, Step
 
 MESSAGE_CHARS = 44
@@ -158,7 +158,9 @@ def footnote(rehearsal: Rehearsal) -> str:
         f"environment's peak so far) of {rehearsal.limits.memory_size} MB. Commits: transactions the revision "
         f"committed (more at more rows: it commits per batch and can resume). Projection: a straight line through "
         f"the seconds against rows, against the {usable_seconds(timeout):g} s its statements get before the "
-        f"{timeout} s timeout (the migrator keeps the rest to report)."
+        f"{timeout} s timeout (the migrator keeps the rest to report); flat (no projection) unless the line rises, "
+        f"across the rows measured, by more than {FLOOR_SECONDS:g} s and {FLOOR_FRACTION * 100:g} % of the revision's "
+        "shortest time, and by more than the scatter of its points explains (95 %)."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dev.cli import run
 from dev.guard import RemoteDatabaseError
 
 from . import __doc__ as PACKAGE_DOC
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

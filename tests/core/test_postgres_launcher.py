@@ -66,7 +66,6 @@ def test_as_root_an_untraversable_parent_is_explained(tmp_path):
         EmbeddedPostgres(private / "cluster").start()
 
 
-def test_cli_status_and_stop_on_absent_cluster(base_dir, capsys):
-    assert postgres.main(["status", "--dir", str(base_dir)]) == 3
-    assert postgres.main(["stop", "--dir", str(base_dir)]) == 0
-    assert "not running" in capsys.readouterr().out
+def test_status_and_stop_on_an_absent_cluster(base_dir):
+    absent = EmbeddedPostgres(base_dir)
+    assert (absent.status(), absent.stop(), absent.recorded_port()) == (False, False, None)

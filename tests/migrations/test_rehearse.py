@@ -6,6 +6,7 @@ projection and the verdict are checked on figures given here, so they are exact,
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from dev.lock_report import LockHold
 from dev.rehearse import __main__ as cli
 from dev.rehearse import chart, report
 from dev.rehearse.function import Answer, Limits
-from dev.rehearse.projection import Projection, round_rows, usable_seconds
+from dev.rehearse.projection import FLOOR_SECONDS, T_95, Projection, fit, round_rows, usable_seconds
 from dev.rehearse.rehearsal import AfterStop, Rehearsal, Step, row_counts
 
 HISTORY = Path(__file__).resolve().parent / "histories" / "rehearse" / "versions"
@@ -46,7 +47,66 @@ def test_a_growing_revision_is_projected_to_where_it_reaches_the_timeout() -> No
 def test_a_flat_revision_fits_whatever_the_rows() -> None:
     noisy = Projection(((100_000, 0.050), (316_228, 0.061), (1_000_000, 0.049)), 300, 1_000_000)
     assert noisy.crossing is None
-    assert noisy.describe() == "fits: does not grow with rows"
+    assert noisy.describe() == "fits; flat: does not grow with rows"
+
+
+CI_COUNTS = (10_000, 31_623, 100_000)  # make rehearse ROWS=100000
+
+
+def _at(counts: tuple[int, ...], seconds: tuple[float, ...]) -> tuple[tuple[int, float], ...]:
+    return tuple(zip(counts, seconds, strict=True))
+
+
+def test_noise_that_rises_with_the_rows_is_flat_not_a_projection() -> None:
+    """Issue 17: a table creation measured 0.10 / 0.30 / 0.53 s on a busy machine. A line through that reaches the
+    timeout at about 60,000,000 rows; its rise (0.40 s) is under the 0.5 s noise floor: flat."""
+    points = _at(CI_COUNTS, (0.10, 0.30, 0.53))
+    line = fit(points)
+    assert line is not None and line.slope > 0
+    assert 50_000_000 < (usable_seconds(300) - line.intercept) / line.slope < 70_000_000  # what a bare line says
+    assert not line.above_floor
+    projection = Projection(points, 300, 100_000)
+    assert (projection.grows, projection.crossing) == (False, None)
+    assert projection.describe() == "fits; flat: does not grow with rows"
+
+
+def test_a_rise_above_the_floor_that_the_scatter_explains_is_flat() -> None:
+    spike = fit(_at((100_000, 316_228, 1_000_000), (0.10, 3.0, 1.9)))  # one slow invocation in the middle
+    assert spike is not None and spike.above_floor and spike.slope > 0
+    assert spike.t is not None and spike.t < spike.t_needed == T_95[1]
+    assert not spike.grows
+    # Repeated points: the same means as a clean two-point line, but the repeats scatter by 2 s.
+    repeated = fit(((10_000, 1.0), (10_000, 3.0), (100_000, 2.0), (100_000, 4.0)))
+    two = fit(((10_000, 2.0), (100_000, 3.0)))
+    assert repeated is not None and two is not None and repeated.slope == pytest.approx(two.slope)
+    assert two.grows and not repeated.grows
+
+
+def test_a_linear_backfill_is_projected() -> None:
+    """The README's NOT NULL backfill at 1,000,000 rows, and the same revision at CI's 100,000."""
+    backfill = Projection(_at((100_000, 316_228, 1_000_000), (1.15, 3.51, 14.58)), 300, 1_000_000)
+    assert backfill.grows and backfill.describe() == "fits; will exceed the 300 s timeout at about 18,000,000 rows"
+    small = Projection(_at(CI_COUNTS, (0.14, 0.37, 1.46)), 300, 100_000)
+    assert small.describe() == "fits; will exceed the 300 s timeout at about 18,000,000 rows"
+
+
+def test_the_verdict_is_stable_at_the_floor_and_in_any_order() -> None:
+    # Powers of two: every figure exact. A rise of exactly the floor is not above it; a hair more is.
+    at_floor = fit(((1024, 1.0), (2048, 1.0 + FLOOR_SECONDS)))
+    assert at_floor is not None and at_floor.rise == FLOOR_SECONDS and not at_floor.grows
+    assert fit(((1024, 1.0), (2048, 1.0 + FLOOR_SECONDS + 2**-20))).grows
+    # The floor scales with the shortest duration: the same 0.6 s rise is noise on a 4 s revision.
+    assert fit(((1024, 1.0), (2048, 1.6))).grows and not fit(((1024, 4.0), (2048, 4.6))).grows
+    # Order and repetition of the evaluation change nothing, down to the last bit.
+    points = _at((1_000, 3_162, 10_000, 31_623, 100_000), (0.21, 0.52, 1.48, 4.9, 15.2))
+    verdicts = {
+        (p.grows, p.crossing, p.describe())
+        for order in itertools.permutations(points)
+        for p in [Projection(order, 300, 100_000)]
+    }
+    assert len(verdicts) == 1
+    (only,) = verdicts
+    assert only[0] and only[2] == "fits; will exceed the 300 s timeout at about 1,800,000 rows"
 
 
 def test_a_revision_past_the_budget_or_killed_exceeds() -> None:

@@ -34,7 +34,7 @@ def _snapshot(url: str) -> dict[str, Any]:
     with postgres.connect(url) as conn:
         q = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
         return {
-            "version": q("SELECT version_num FROM alembic_version"),
+            "version": postgres.alembic_version(conn),
             "backfilled": q("SELECT count(*) FROM parcels WHERE checksum IS NOT NULL"),
             "rows": q("SELECT count(*) FROM parcels"),
             "checksum_not_null": q(

@@ -1,7 +1,8 @@
-"""dev/table_seeder.py: every empty table filled from the catalog, with the awkward values production has.
+"""dev/table_seeder: every empty table filled from the catalog, with the awkward values production has.
 
 The seeder is checked on a schema of its own (created here with SQL), then on the history under test at head,
-without naming its tables: whatever tables the team adds, each must come out filled.
+without naming its tables: whatever tables the team adds, each must come out filled. Key shapes (composite and
+multi-column unique keys, self-references, composite foreign keys) at every size: test_table_seeder_shapes.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dev.table_seeder import TableSeedError, seed_empty_tables
+from dev.table_seeder import TableSeedError, seed_and_analyze, seed_empty_tables
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('calm', 'busy', 'gone');
@@ -60,6 +61,10 @@ def test_fills_every_table_with_representative_rows(conn) -> None:
     assert _q(conn, "SELECT count(*) FROM parents WHERE length(title) = 12") > 0  # the longest value allowed
     assert _q(conn, "SELECT count(DISTINCT flag) FROM children") == 2
     assert _q(conn, "SELECT count(*) FROM children WHERE data ? 'n' AND uid IS NOT NULL") > 0
+    # The identity column was filled along its sequence, which now continues after the seeded rows.
+    assert _q(conn, "SELECT array_agg(id ORDER BY id) FROM children") == list(range(1, 301))
+    new_id = "INSERT INTO children (parent_id, state, big, note) VALUES ('1', 'calm', 0, 'x') RETURNING id"
+    assert _q(conn, new_id) == 301
 
 
 def test_only_empty_tables_are_touched(conn) -> None:
@@ -74,8 +79,26 @@ def test_only_empty_tables_are_touched(conn) -> None:
 def test_a_column_it_cannot_fill_is_named_with_where_to_add_a_generator(conn) -> None:
     conn.execute(sa.text("CREATE TABLE odd (id int PRIMARY KEY, span int4range NOT NULL)"))
     conn.commit()
-    with pytest.raises(TableSeedError, match=r"odd\.span of type int4range .*dev/table_seeder\.py"):
+    with pytest.raises(TableSeedError, match=r"odd\.span of type int4range .*dev/table_seeder/values\.py"):
         seed_empty_tables(conn, 10)
+
+
+def test_a_nullable_column_it_cannot_fill_is_left_null(conn) -> None:
+    conn.execute(sa.text("CREATE TABLE odd (id int PRIMARY KEY, span int4range)"))
+    conn.commit()
+    assert seed_empty_tables(conn, 10)["odd"] == 10
+    assert _q(conn, "SELECT count(*) FROM odd WHERE span IS NULL") == 10
+
+
+def test_seed_and_analyze_leaves_tables_analysed_and_the_connection_as_it_was(conn) -> None:
+    # reltuples is -1 until a table is first vacuumed or analysed (one statement here: VACUUM ANALYZE).
+    assert _q(conn, "SELECT reltuples FROM pg_class WHERE relname = 'children'") == -1
+    level = conn.get_isolation_level()
+    seeded = seed_and_analyze(conn, 120)
+    assert _q(conn, "SELECT reltuples FROM pg_class WHERE relname = 'children'") == seeded["children"] == 120
+    conn.rollback()
+    assert conn.get_isolation_level() == level != "AUTOCOMMIT"
+    assert seed_and_analyze(conn, 120) == {}, "nothing left to seed: nothing seeded, nothing vacuumed"
 
 
 def test_history_under_test_at_head_is_filled_everywhere(migrations_app) -> None:

@@ -20,8 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from dev import postgres
 from dev.emulator.client import Invocation, LambdaClient, invoke_path
 
@@ -41,7 +39,6 @@ __all__ = [
     "APP_FUNCTION",
     "Emulator",
     "HttpResult",
-    "alembic_version",
     "app_env",
     "catalog_snapshot",
     "copy_app_project",
@@ -146,23 +143,9 @@ def invoke_cli(
     )
 
 
-def alembic_version(url: str) -> str | None:
-    """The revision stored in ``alembic_version``; None at base (no table, or no row)."""
-    engine = postgres.engine(url)
-    try:
-        with engine.connect() as conn:
-            if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
-                return None
-            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
-            assert len(rows) <= 1, f"several rows in alembic_version: {rows}"
-            return rows[0] if rows else None
-    finally:
-        engine.dispose()
-
-
 def db_state(url: str) -> tuple[str | None, dict[str, Any]]:
     """(alembic revision, catalog snapshot): what "the database is unchanged" compares."""
-    return alembic_version(url), catalog_snapshot(url)
+    return postgres.alembic_version(url), catalog_snapshot(url)
 
 
 scalar = postgres.scalar

@@ -22,14 +22,13 @@ import pytest
 from reliability_harness import (
     APP_FUNCTION,
     Emulator,
-    alembic_version,
     copy_app_project,
     invoke_cli,
     invoke_http,
     revisions,
 )
 
-from dev.postgres import admin_execute
+from dev.postgres import admin_execute, alembic_version
 
 CALLERS = 16
 

@@ -17,7 +17,6 @@ import pytest
 from reliability_harness import (
     APP_FUNCTION,
     FAILING_REVISIONS,
-    alembic_version,
     catalog_snapshot,
     copy_app_project,
     db_state,
@@ -27,6 +26,8 @@ from reliability_harness import (
     revisions,
     scalar,
 )
+
+from dev.postgres import alembic_version
 
 GOOD = "re11ab1e0001"
 BAD = "re11ab1e0002"

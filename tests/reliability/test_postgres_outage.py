@@ -22,7 +22,6 @@ import pytest
 from reliability_harness import (
     APP_FUNCTION,
     Emulator,
-    alembic_version,
     copy_app_project,
     invoke_cli,
     invoke_http,
@@ -30,7 +29,7 @@ from reliability_harness import (
     start_app_emulator,
 )
 
-from dev.postgres import EmbeddedPostgres
+from dev.postgres import EmbeddedPostgres, alembic_version
 
 # DB_CONNECT_TIMEOUT (5 s) bounds a connection attempt; a refused connection fails at once. The deadline only
 # catches a hang; it is no speed goal (those are in `make bench`).
