@@ -29,6 +29,7 @@ from pathlib import Path
 from dev.cli import run
 from dev.emulator import client
 from dev.emulator.settings import stage_config
+from dev.project_copy import copy_deployable
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -151,7 +152,6 @@ def measure(warm_count: int = 100, cold_count: int = 3, repeat: int = 3) -> list
     ]
 
 
-DEPLOYABLE = ("run.py", "zappa_settings.json", "yt_pubsub_handler", "migrations")
 BULK_FILES = 10_000
 
 
@@ -159,12 +159,7 @@ def project_copy(dest: Path, bulk_files: int = 0) -> Path:
     """The deployable part of this project in ``dest``, plus ``bulk/`` with ``bulk_files`` modules (files that count
     as code: the worst case for change detection)."""
     dest.mkdir(parents=True)
-    for name in DEPLOYABLE:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(source, dest / name)
+    copy_deployable(dest)
     if bulk_files:
         (dest / "bulk").mkdir()
         for i in range(bulk_files):

@@ -1,4 +1,5 @@
-"""Shared fixtures: one real PostgreSQL cluster per session, one fresh database per test.
+"""Shared fixtures: one real PostgreSQL cluster per test process (each pytest-xdist worker has its own), one fresh
+database per test; and every test's tier (tests/support/tiers.py).
 
 Set TEST_DATABASE_URL (or DATABASE_URL) to a server you own to use it instead of the embedded cluster; each
 test still gets its own database created on that server (the URL's user needs CREATEDB).
@@ -7,16 +8,24 @@ test still gets its own database created on that server (the URL's user needs CR
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from dev.guard import check_database_url
 from dev.postgres import EmbeddedPostgres, create_database, drop_database, service_tempdir
+from tests.support import tiers
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tiers.assign(items)
+
+
+@pytest.fixture(autouse=True)
+def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test of a cheap tier that starts what a dearer one does fails, saying which mark it needs."""
+    tiers.guard(request.node, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +44,20 @@ def pg_admin_url() -> Iterator[str]:
         yield server.url("postgres")
     finally:
         server.destroy()
+
+
+@pytest.fixture
+def new_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Factory of more empty databases on the test server (a test may need several); all dropped at teardown."""
+    created: list[str] = []
+
+    def factory() -> str:
+        created.append(create_database(pg_admin_url, prefix="test"))
+        return created[-1]
+
+    yield factory
+    for url in created:
+        drop_database(pg_admin_url, url)
 
 
 @pytest.fixture

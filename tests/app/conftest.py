@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from websub_testdata import CHANNEL, SECRET
 from werkzeug.serving import make_server
 
 from dev.hub import Hub, RunningHub, serve
+from tests.support.websub_testdata import CHANNEL, SECRET
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.feed import topic_for
 from yt_pubsub_handler.feed_samples import signed_headers

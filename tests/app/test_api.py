@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from websub_testdata import CHANNEL, OTHER_CHANNEL
 
 from dev.ports import free_port
+from tests.support.websub_testdata import CHANNEL, OTHER_CHANNEL
 from yt_pubsub_handler.extensions import db
 from yt_pubsub_handler.models import Channel, SubscriptionState, Video
 

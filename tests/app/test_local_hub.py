@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from websub_testdata import CHANNEL
 
 from dev.hub import Hub
+from tests.support.websub_testdata import CHANNEL
 from yt_pubsub_handler import subscriptions
 from yt_pubsub_handler.feed import topic_for
 from yt_pubsub_handler.feed_samples import SampleVideo, build_notification

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
 
 from dev.hub import Answer
 from dev.ports import free_port
+from tests.support.websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
 from yt_pubsub_handler import subscriptions
 from yt_pubsub_handler.config import ConfigError
 from yt_pubsub_handler.feed import topic_for

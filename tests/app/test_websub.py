@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
 
+from tests.support.websub_testdata import CHANNEL, OTHER_CHANNEL, SECRET
 from yt_pubsub_handler.feed import topic_for
 from yt_pubsub_handler.feed_samples import SampleDeletion, SampleVideo, build_notification, signed_headers
 from yt_pubsub_handler.models import SubscriptionState

@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixture_history import assemble, chain_of
 
-HISTORY = Path(__file__).resolve().parent / "history"
+from tests.support.fixture_history import assemble, chain_of
+from tests.support.paths import HISTORIES
+
+HISTORY = HISTORIES / "widgets"
 
 
 @pytest.fixture

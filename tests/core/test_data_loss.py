@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixture_history import assemble
 
 from dev import postgres
+from tests.support.fixture_history import assemble
+from tests.support.paths import HISTORIES
 from yt_pubsub_handler import migrator
 
-HISTORY = Path(__file__).resolve().parent / "data_loss_history" / "versions"
+HISTORY = HISTORIES / "data_loss" / "versions"
 CREATE, RENAME, MOVE, NARROW, DROP_TABLE = (f"da7a1055000{n}" for n in range(1, 6))
 
 

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from fixture_history import assemble
 from sqlalchemy.engine import make_url
 
 from dev import postgres
 from dev.emulator import client
+from tests.support.fixture_history import assemble
+from tests.support.paths import HISTORIES
 from yt_pubsub_handler import migrator
 
-HISTORY = Path(__file__).resolve().parent / "timeout_history" / "versions"
+HISTORY = HISTORIES / "timeouts" / "versions"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CREATE, RECORD, ALTER, RECORD_AGAIN, NOTE = (
     "7100dead0001",

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixture_history import stack_on_head
 
 from dev.emulator.client import CODE_ROOT
 from dev.project_copy import copy_deployable
+from tests.support.fixture_history import stack_on_head
+from tests.support.paths import DEPLOY_CHANGES
 
 pytestmark = pytest.mark.emulator
 
-CHANGES = Path(__file__).resolve().parent / "changes"
+CHANGES = DEPLOY_CHANGES
 ADD_VIEW_COUNT = CHANGES / "add_view_count" / "versions"
 RENAME_VIEW_COUNT = CHANGES / "rename_view_count" / "versions"
 VIEW_COUNT_IN_MODEL = "\n\nVideo.view_count = sa.Column(sa.BigInteger)  # fixture: the model reads videos.view_count\n"

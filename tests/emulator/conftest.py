@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from emulator_harness import (
+
+from tests.support.emulator_harness import (
     FIXTURE_PROJECT,
     VENV_NAME,
     VENV_PROJECT,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from emulator_harness import REPO_ROOT, Emulator, cli_env, free_port, start_emulator
 
 from dev import postgres
+from tests.support.emulator_harness import REPO_ROOT, Emulator, cli_env, free_port, start_emulator
 
 FUNCTION = "yt-pubsub-handler-local"
 ZAPPA = str(Path(sys.executable).with_name("zappa"))

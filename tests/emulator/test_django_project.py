@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from emulator_harness import REPO_ROOT, cli_env, free_port, make_virtualenv, start_emulator, start_refused
 from sqlalchemy.engine import make_url
 
 from dev.emulator import smoke
 from dev.emulator.client import LambdaClient
 from dev.postgres import scalar
+from tests.support.emulator_harness import REPO_ROOT, cli_env, free_port, make_virtualenv, start_emulator, start_refused
 
 pytestmark = pytest.mark.emulator
 DJANGO_PROJECT = REPO_ROOT / "tests" / "fixtures" / "django_project"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 
-from emulator_harness import FIXTURE_PROJECT, Emulator
-
 from dev.emulator.apigw import build_event, decode_response
 from dev.emulator.runtime import InvocationResult
+from tests.support.emulator_harness import FIXTURE_PROJECT, Emulator
 
 PNG_BYTES = bytes(range(256)) * 4  # same as the fixture app's
 

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, Emulator, copy_project, fixture_env, start_refused
 
 from dev.emulator import __main__ as emulator_main
 from dev.emulator import client
 from dev.health import NotHealthy, wait_healthy
 from dev.ports import free_port, port_in_use
+from tests.support.emulator_harness import FIXTURE_PROJECT, Emulator, copy_project, fixture_env, start_refused
 
 
 def test_invoke_decodes_result_log_tail_and_request_id(emulator: Emulator) -> None:

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from emulator_harness import REPO_ROOT, Emulator, cli_env, free_port
+
+from tests.support.emulator_harness import REPO_ROOT, Emulator, cli_env, free_port
 
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 

@@ -10,9 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, Emulator, copy_project, fixture_env, free_port, start_emulator
 
 from dev.emulator.environment import PLACEHOLDER_CREDENTIALS
+from tests.support.emulator_harness import (
+    FIXTURE_PROJECT,
+    Emulator,
+    copy_project,
+    fixture_env,
+    free_port,
+    start_emulator,
+)
 
 DEVELOPER_KEY = "AKIADEVELOPERSOWNKEY"
 SHELL_KEY = "AKIAEXPORTEDINSHELL0"

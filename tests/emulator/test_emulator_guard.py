@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, copy_project, free_port, start_refused
 
 from dev.emulator.__main__ import main
 from dev.guard import ALLOW_VARIABLE, RemoteDatabaseError, check_variables
+from tests.support.emulator_harness import FIXTURE_PROJECT, copy_project, free_port, start_refused
 
 
 def test_remote_database_url_is_refused_before_anything_listens(tmp_path: Path) -> None:

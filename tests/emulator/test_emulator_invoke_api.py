@@ -10,9 +10,9 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
-from emulator_harness import PASSED_DATABASE_URL, Emulator
 
 from dev.emulator.client import Invocation
+from tests.support.emulator_harness import PASSED_DATABASE_URL, Emulator
 
 
 def raw_post(emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None) -> Invocation:

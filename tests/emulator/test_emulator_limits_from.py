@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, copy_project, fixture_env, free_port, start_emulator, start_refused
 
 from dev.emulator.client import zappa_command
 from dev.emulator.settings import SettingsError, load_stages, with_limits_from
+from tests.support.emulator_harness import (
+    FIXTURE_PROJECT,
+    copy_project,
+    fixture_env,
+    free_port,
+    start_emulator,
+    start_refused,
+)
 
 
 @pytest.fixture(scope="module")

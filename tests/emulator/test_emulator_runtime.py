@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from emulator_harness import Emulator
+
+from tests.support.emulator_harness import Emulator
 
 INIT = re.compile(r"Init Duration: \d+\.\d\d ms")
 INIT_MS = re.compile(r"REPORT RequestId.*Init Duration: (\d+\.\d\d) ms")

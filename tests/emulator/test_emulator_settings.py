@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, REPO_ROOT
 
 from dev.emulator import scratch, settings
 from dev.emulator.changes import ShippedFiles
 from dev.emulator.registry import split_function_name
 from dev.emulator.settings import SettingsError, load_stages, stage_config, stage_configs
+from tests.support.emulator_harness import FIXTURE_PROJECT, REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import re
 import time
 
 import pytest
-from emulator_harness import Emulator
+
+from tests.support.emulator_harness import Emulator
 
 pytestmark = pytest.mark.emulator
 IDLE_ONE = {"busy": 0, "warm": 1, "starting": 0}

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from emulator_harness import Emulator
 
 from dev.emulator import private_tmp
+from tests.support.emulator_harness import Emulator
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulator_harness import (
+
+from dev.emulator import init_stage
+from dev.emulator.client import LambdaClient
+from tests.support.emulator_harness import (
     FACTORY_PROJECT,
     REPO_ROOT,
     VENV_NAME,
@@ -29,9 +32,6 @@ from emulator_harness import (
     start_emulator,
     start_refused,
 )
-
-from dev.emulator import init_stage
-from dev.emulator.client import LambdaClient
 
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 

@@ -6,23 +6,23 @@ the copy's migrations/script.py.mako and the ruff post-write hook of its alembic
 asks for where autogenerate cannot know better (README, "The daily workflow"), then run the generic history
 checks on the extended history, called as the functions the suite itself runs:
 
-- pytest-alembic: a single head, upgrade from base, up/down revision by revision, downgrades leave no trace;
-- the data round trip of the new revision on seeded tables (tests/migrations/migration_roundtrip.py);
-- squawk with the project's .squawk.toml and the copy's allowlist (dev/migration_lint.py);
+- pytest-alembic: a single head, upgrade from base, up/down revision by revision;
+- the data round trip of the new revision on seeded tables (tests/support/migration_roundtrip.py);
+- squawk with the project's .squawk.toml and the copy's allowlist (dev/migration_lint.py), on the new revision;
 - the Lambda path: ``run.run_alembic_upgrade``, ``run_alembic_check`` (the copy's models against the schema),
   a downgrade and an upgrade again, through the emulator serving the copy, the catalog compared with the direct
   path's after each step.
 
 Safe changes pass every check. Unsafe ones fail, and the failure names the revision and says how to fix it or
-how to accept it with a reason. Everything the test adds to the models is named ``workflow_probe*``, so it runs
-the same on a checkout where the team has added its own columns, tables, indexes and types.
+how to accept it with a reason. Everything the test adds to the models is named ``workflow_probe*``, and only the new
+revision is linted and round-tripped, so it runs the same on a checkout where the team has added its own columns,
+tables, indexes and types, safe or not (those are ``make check-migrations``'s to judge).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -30,20 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixture_history import REPO_ROOT, chain_of, head_of
-from history_under_test import alembic_runner_for
-from migration_roundtrip import RoundTripError, roundtrip
 from pytest_alembic.tests import default as pytest_alembic_default
-from snapshot import catalog_snapshot, diff_snapshots
-from test_pytest_alembic import downgrade_leaves_no_trace
 
 from dev import migration_history, migration_lint
 from dev.emulator.client import LambdaClient, zappa_command
 from dev.postgres import create_database, drop_database, free_port
+from dev.project_copy import DEVELOPER_FILES, copy_deployable
 from dev.sandbox.commands import autogenerate_revision
+from tests.support.emulator_harness import copy_project, start_emulator
+from tests.support.fixture_history import chain_of, head_of
+from tests.support.history_under_test import alembic_runner_for
+from tests.support.migration_roundtrip import RoundTripError, roundtrip
+from tests.support.snapshot import catalog_snapshot, diff_snapshots
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "emulator"))
-from emulator_harness import copy_project, start_emulator  # tests/emulator is not a package
+pytestmark = pytest.mark.emulator  # the safe changes go through Lambda too
 
 FUNCTION_NAME = "yt-pubsub-handler-local"  # Zappa's name for the `local` stage
 VIDEO_CLASS = re.compile(r'^class Video\(db\.Model\):\n    __tablename__ = "videos"\n', re.MULTILINE)
@@ -219,20 +219,9 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path, pg_admin_url: str) -> Iterator[Workspace]:
-    """A copy of the checkout as it is, not yet committed revisions included (git's files minus the ignored ones)."""
-    root = tmp_path / "repo"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.split("\0")):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
+    """A copy of the checkout's app as it is (not yet committed revisions included) and what the new-migration path
+    reads besides: the README's migration table, ruff's and squawk's settings."""
+    root = copy_deployable(tmp_path / "repo", also=DEVELOPER_FILES)
     space = Workspace(root, pg_admin_url, [])
     yield space
     for url in space.databases:
@@ -243,7 +232,7 @@ def workspace(tmp_path: Path, pg_admin_url: str) -> Iterator[Workspace]:
 
 
 def pytest_alembic_checks(space: Workspace, make_app) -> None:
-    """pytest-alembic's single head, upgrade and up/down consistency, then downgrade-leaves-no-trace, from base."""
+    """pytest-alembic's single head, upgrade and up/down consistency, from base."""
     from yt_pubsub_handler import migrator
     from yt_pubsub_handler.extensions import db
 
@@ -252,7 +241,6 @@ def pytest_alembic_checks(space: Workspace, make_app) -> None:
         pytest_alembic_default.test_single_head_revision,
         pytest_alembic_default.test_upgrade,
         pytest_alembic_default.test_up_down_consistency,
-        lambda runner: downgrade_leaves_no_trace(runner, conn),
     )
     with app.app_context(), db.engine.connect() as conn:
         for check in checks:
@@ -272,11 +260,13 @@ def round_trip(space: Workspace, make_app, revision: str) -> None:
     assert report.seeded, "nothing was seeded below the new revision: the round trip proved nothing"
 
 
-def squawk(space: Workspace) -> migration_lint.LintResult:
-    items = migration_lint.revision_sql(str(space.migrations))
+def squawk(space: Workspace, revision: str) -> migration_lint.LintResult:
+    """The new revision's SQL, both directions, against the copy's allowlist (the team's own revisions are
+    `make check-migrations`'s to judge)."""
+    items = migration_lint.revision_sql(str(space.migrations), [revision])
     findings = migration_lint.lint(items, config=space.root / ".squawk.toml")
     allowlist = migration_lint.load_allowlist(migration_lint.allowlist_for(space.migrations))
-    return migration_lint.check(findings, allowlist, chain_of(space.migrations))
+    return migration_lint.check(findings, allowlist, [revision])
 
 
 def _invoke(port: int, function: str, **payload) -> dict:
@@ -334,7 +324,7 @@ def test_a_safe_revision_on_top_of_head_passes_every_check(kind, workspace, make
 
     pytest_alembic_checks(workspace, make_app)
     round_trip(workspace, make_app, revision)
-    result = squawk(workspace)
+    result = squawk(workspace, revision)
     assert result.ok, migration_lint.explain(result)
     through_lambda(workspace, make_app, tmp_path, revision)
 
@@ -347,7 +337,7 @@ def test_not_null_without_default_fails_naming_the_revision_and_the_fix(workspac
     assert message.startswith(f"revision {revision}: upgrade failed on a database seeded with rows")
     assert "NotNullViolation" in message and "add the column nullable, backfill it in batches" in message
 
-    result = squawk(workspace)
+    result = squawk(workspace, revision)
     assert [(f.revision, f.direction, f.rule) for f in result.new] == [(revision, "upgrade", "adding-required-field")]
     explained = migration_lint.explain(result)
     assert f"error: revision {revision} (upgrade): squawk adding-required-field" in explained
@@ -357,7 +347,7 @@ def test_not_null_without_default_fails_naming_the_revision_and_the_fix(workspac
 def test_a_plain_integer_fails_squawk_naming_the_revision_and_how_to_allow_it(workspace, make_app) -> None:
     revision = workspace.new_migration(UNSAFE["plain_integer"], make_app)
     round_trip(workspace, make_app, revision)  # the data survive: only the lint objects
-    result = squawk(workspace)
+    result = squawk(workspace, revision)
     assert [(f.revision, f.direction, f.rule) for f in result.new] == [(revision, "upgrade", "prefer-bigint-over-int")]
     explained = migration_lint.explain(result, workspace.migrations / migration_lint.ALLOWLIST_NAME)
     assert f"error: revision {revision} (upgrade): squawk prefer-bigint-over-int" in explained

@@ -1,8 +1,8 @@
 """dev/migration_lint.py: offline SQL per revision and direction, squawk with the project's configuration, and a
 reviewed allowlist.
 
-The tool is checked on a fixture history with known findings (histories/lint, with its own allowlist); the
-history under test (the project's, or $MIGRATIONS_DIR) must then pass with the project's policy.
+The tool is checked on a fixture history with known findings (tests/examples/histories/lint, with its own
+allowlist); that the history under test passes with the project's policy is tests/migrations/test_lint.py.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixture_history import assemble, chain_of
-from history_under_test import migrations_dir
 
 from dev import migration_lint
 from dev.migration_lint import AllowEntry, Finding
+from tests.support.fixture_history import assemble, chain_of
+from tests.support.paths import HISTORIES
 
-LINT = Path(__file__).resolve().parent / "histories" / "lint"
+LINT = HISTORIES / "lint"
 FIXTURE_ALLOWLIST = LINT / "squawk-allowlist.toml"
 FIXTURE_FINDINGS = {  # what squawk reports on the fixture history with the project's .squawk.toml
     (0, "downgrade", "ban-drop-table"),
@@ -141,17 +141,6 @@ def test_cli_fails_on_a_new_finding_says_what_to_do_and_writes_the_sql(lint_hist
 def test_cli_uses_the_allowlist_next_to_the_migrations(lint_history, capsys) -> None:
     assert migration_lint.main(["--migrations-dir", str(lint_history)]) == 0
     assert f"allowed by {lint_history / migration_lint.ALLOWLIST_NAME}" in capsys.readouterr().out
-
-
-def test_history_under_test_passes_squawk_with_the_projects_policy() -> None:
-    directory = migrations_dir()
-    items = migration_lint.revision_sql(directory)
-    assert [i.revision for i in items[::2]] == chain_of(directory)
-    allowlist = migration_lint.allowlist_for(directory)
-    result = migration_lint.check(
-        migration_lint.lint(items), migration_lint.load_allowlist(allowlist), chain_of(directory)
-    )
-    assert result.ok, migration_lint.explain(result, allowlist)
 
 
 # -- the lock-timeout rule: the value as well as its presence, against migrations/policy.toml's ceiling ---------------

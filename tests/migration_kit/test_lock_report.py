@@ -2,34 +2,39 @@
 
 The measurements are checked on a fixture history with known holds (histories/locks): revisions that keep a
 lock for a known time with ``pg_sleep``. A hold must be at least the time slept and name the statement that
-took the lock; there is never an upper bound, so a busy machine cannot fail these tests. The history under test
-(the project's, or $MIGRATIONS_DIR) is then measured whole, at two sizes.
+took the lock; there is never an upper bound, so a busy machine cannot fail these tests. The fixture history is
+measured once for the module (the tests only read the reports). Which locks a revision takes does not depend on the
+table size: checked on the widgets history (a table, an enum, a column, an index built concurrently, a rename).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixture_history import assemble, chain_of
-from history_under_test import migrations_dir
 
 from dev import lock_report
+from tests.support.apps import app_on_new_database
+from tests.support.fixture_history import assemble, chain_of
+from tests.support.paths import HISTORIES
 
-LOCKS = Path(__file__).resolve().parent / "histories" / "locks"
+LOCKS = HISTORIES / "locks"
+WIDGETS = HISTORIES / "widgets"
 SLEPT_MS = 300  # SLEEP_SECONDS in the fixture revisions that sleep
 
 
-@pytest.fixture
-def lock_history(tmp_path: Path) -> Path:
-    return assemble(tmp_path / "migrations", LOCKS / "versions")
+@pytest.fixture(scope="module")
+def lock_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return assemble(tmp_path_factory.mktemp("locks") / "migrations", LOCKS / "versions")
 
 
-@pytest.fixture
-def measured(make_app, lock_history: Path) -> dict[tuple[str, str], lock_report.StepReport]:
-    """The fixture history measured at a small size: {(revision, direction): report}."""
-    reports = lock_report.measure_revisions(make_app(MIGRATIONS_DIR=str(lock_history)), rows=50)
-    return {(r.revision, r.direction): r for r in reports}
+@pytest.fixture(scope="module")
+def measured(pg_admin_url: str, lock_history: Path) -> Iterator[dict[tuple[str, str], lock_report.StepReport]]:
+    """The fixture history measured once at a small size: {(revision, direction): report}."""
+    with app_on_new_database(pg_admin_url, MIGRATIONS_DIR=str(lock_history)) as app:
+        reports = lock_report.measure_revisions(app, rows=50)
+    yield {(r.revision, r.direction): r for r in reports}
 
 
 def _revision(number: int) -> str:
@@ -101,13 +106,14 @@ def test_cli_exits_nonzero_naming_the_revision_and_statement_over_budget(pg_admi
     assert "CREATE INDEX CONCURRENTLY" in captured.err  # says how to fix it
 
 
-def test_history_under_test_takes_the_same_blocking_locks_at_any_size(make_app) -> None:
+def test_the_same_blocking_locks_are_seen_at_any_size(make_app, tmp_path: Path) -> None:
     """Which locks a revision takes is a property of its SQL, not of luck or table size: same set at 30 and 3,000
-    rows, for every revision of the history under test, both ways."""
+    rows, for every revision of the widgets history, both ways."""
+    widgets = assemble(tmp_path / "migrations", WIDGETS / "versions", env=WIDGETS / "env.py")
     sets = []
     for rows in (30, 3_000):
-        reports = lock_report.measure_revisions(make_app(MIGRATIONS_DIR=migrations_dir()), rows=rows)
+        reports = lock_report.measure_revisions(make_app(MIGRATIONS_DIR=str(widgets)), rows=rows)
         sets.append({(r.revision, r.direction): r.blocking_locks for r in reports})
-    expected = chain_of(migrations_dir())
+    expected = chain_of(WIDGETS)
     assert list(sets[0]) == [(r, "upgrade") for r in expected] + [(r, "downgrade") for r in reversed(expected)]
     assert sets[0] == sets[1]

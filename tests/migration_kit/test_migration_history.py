@@ -1,7 +1,7 @@
 """dev/migration_history.py: the README's migration table follows Alembic's ScriptDirectory.
 
-The first test is the drift check on the project itself (README.md against migrations/versions, both of this
-checkout); the others check the generator on the fixture history of tests/core/history.
+The generator is checked on the widgets fixture history; the drift check on the project itself (README.md against
+migrations/versions) is a check of the team's history: tests/migrations/test_history_table.py.
 """
 
 from __future__ import annotations
@@ -9,20 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixture_history import REPO_ROOT, chain_of
 
 from dev import migration_history
 from dev.migration_history import BEGIN, END, HEADER
+from tests.support.fixture_history import chain_of
+from tests.support.paths import HISTORIES
 
-HISTORY = REPO_ROOT / "tests" / "core" / "history"
-
-
-def test_readme_table_matches_the_projects_revisions() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert migration_history.render(readme, REPO_ROOT / "migrations") == readme, (
-        "README.md's migration history table does not match migrations/versions: run `make migration-history`"
-    )
-    assert list(migration_history.notes(readme)) == chain_of(REPO_ROOT / "migrations")
+HISTORY = HISTORIES / "widgets"
 
 
 def _readme(rows: list[str]) -> str:

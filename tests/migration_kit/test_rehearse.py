@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from fixture_history import REPO_ROOT, assemble, chain_of
 
 from dev.lock_report import LockHold
 from dev.rehearse import __main__ as cli
@@ -20,8 +19,10 @@ from dev.rehearse import chart, report
 from dev.rehearse.function import Answer, Limits
 from dev.rehearse.projection import FLOOR_SECONDS, T_95, Projection, fit, round_rows, usable_seconds
 from dev.rehearse.rehearsal import AfterStop, Rehearsal, Step, row_counts
+from tests.support.fixture_history import REPO_ROOT, assemble, chain_of
+from tests.support.paths import HISTORIES
 
-HISTORY = Path(__file__).resolve().parent / "histories" / "rehearse" / "versions"
+HISTORY = HISTORIES / "rehearse" / "versions"
 CREATE, ADD_COLUMN, BACKFILL = chain_of(HISTORY.parent)
 PRODUCTION = Limits("production", 300, 1024)
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fixture_history import REPO_ROOT, assemble, chain_of
 
 from dev import postgres
 from dev.rehearse import rehearsal as rehearsal_module
 from dev.rehearse import report
 from dev.rehearse.function import stage_limits
+from tests.support.fixture_history import REPO_ROOT, assemble, chain_of
+from tests.support.paths import HISTORIES
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
 BATCH_SIZE, PAUSE_AFTER = 50, 2  # as in resumable_backfill's revision
 ROWS = 500
 TIMEOUT_SECONDS = 20

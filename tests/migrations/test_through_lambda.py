@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.script import ScriptDirectory
-from history_under_test import migrations_dir
-from snapshot import catalog_snapshot, diff_snapshots
-from sqlalchemy.engine import make_url
 
 from dev.emulator.client import LambdaClient, zappa_command
-from dev.postgres import admin_execute
+from dev.project_copy import copy_deployable
+from tests.support.emulator_harness import copy_project, free_port, start_emulator
+from tests.support.history_under_test import UpgradeFailure, migrations_dir, revisions
+from tests.support.snapshot import catalog_snapshot, diff_snapshots
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "emulator"))
-from emulator_harness import copy_project, free_port, start_emulator  # noqa: E402
+pytestmark = pytest.mark.emulator
 
 STAGE = "local"
 FUNCTION_NAME = "yt-pubsub-handler-local"  # slug of project_name-stage, as Zappa names it
@@ -43,8 +38,7 @@ RESULT_KEYS = ("action", "from_revision", "to_revision")
 
 
 def _revisions() -> list[str]:
-    script = ScriptDirectory(migrations_dir())
-    return [s.revision for s in reversed(list(script.walk_revisions()))]
+    return [revision for revision, _ in revisions()]
 
 
 def _cycle(revisions: list[str]) -> list[tuple[str, str]]:
@@ -62,26 +56,11 @@ def _comparable(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def second_database_url(pg_admin_url: str) -> Iterator[str]:
-    """Another fresh, empty database on the same server, for the direct path."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin_execute(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE template0')
-    try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
 def lambda_project(tmp_path: Path) -> tuple[Path, int]:
     """A deployable copy of the project with the migrations under test; (its directory, the emulator's port)."""
-    source = tmp_path / "source"
-    source.mkdir()
-    shutil.copy2(REPO_ROOT / "run.py", source / "run.py")
-    shutil.copy2(REPO_ROOT / "zappa_settings.json", source / "zappa_settings.json")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO_ROOT / "yt_pubsub_handler", source / "yt_pubsub_handler", ignore=ignore)
-    shutil.copytree(migrations_dir(), source / "migrations", ignore=ignore)
+    source = copy_deployable(tmp_path / "source")
+    shutil.rmtree(source / "migrations")
+    shutil.copytree(migrations_dir(), source / "migrations", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     port = free_port()
     return copy_project(source, tmp_path / "project", port), port
 
@@ -94,17 +73,25 @@ def _invoke(port: int, function: str, revision: str) -> dict[str, Any]:
     return answer.json()
 
 
-def test_invoke_path_matches_direct_path(database_url: str, second_database_url: str, lambda_project) -> None:
+def test_invoke_path_matches_direct_path(
+    database_url: str,
+    new_database: Callable[[], str],
+    lambda_project: tuple[Path, int],
+    upgrade_failure: UpgradeFailure | None,
+) -> None:
     from yt_pubsub_handler import create_app, migrator
     from yt_pubsub_handler.extensions import db
 
+    if upgrade_failure is not None:
+        upgrade_failure.skip_below()
     project, port = lambda_project
+    direct_url = new_database()  # the direct path's
     revisions = _revisions()
     assert len(revisions) >= 2, "a cycle over fewer than two revisions proves little"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ZAPPA_"))}
     env["DATABASE_URL"] = database_url
     emulator = start_emulator(project, port, "--stage", STAGE, api=False, env=env)
-    direct_app = create_app({"DATABASE_URL": second_database_url, "MIGRATIONS_DIR": migrations_dir()})
+    direct_app = create_app({"DATABASE_URL": direct_url, "MIGRATIONS_DIR": migrations_dir()})
     try:
         for number, (function, target) in enumerate(_cycle(revisions), start=1):
             via_lambda = _invoke(port, function, target)
@@ -113,7 +100,7 @@ def test_invoke_path_matches_direct_path(database_url: str, second_database_url:
             label = f"step {number}: {function} to {target}"
             assert _comparable(via_lambda) == _comparable(direct), f"{label}: the two paths report different steps"
             assert len(via_lambda["steps"]) == 1, f"{label}: expected exactly one applied revision, got {via_lambda}"
-            differences = diff_snapshots(catalog_snapshot(second_database_url), catalog_snapshot(database_url))
+            differences = diff_snapshots(catalog_snapshot(direct_url), catalog_snapshot(database_url))
             assert not differences, f"{label}: the schema through Lambda differs from the direct one:\n" + "\n".join(
                 differences
             )

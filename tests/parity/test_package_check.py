@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from dev import package_check as pc
+from dev.project_copy import copy_deployable
+from tests.support.emulator_harness import start_refused
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.append(str(REPO_ROOT / "tests" / "emulator"))  # not a package: make its harness importable
-from emulator_harness import start_refused  # noqa: E402
 
 ZAPPA_CLI = Path(sys.executable).parent / "zappa"
 # Zappa's PyPI update check fails at once instead of waiting (no network needed for a files-only package).
@@ -34,11 +34,7 @@ SETTINGS = "zappa_settings.json"
 def copy_project(dest: Path, extra_exclude: list[str] | None = None) -> Path:
     """What `zappa package` needs from the project: the app, migrations, settings and requirements."""
     dest.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("run.py", "requirements.txt", "zappa_settings.json"):
-        shutil.copy2(REPO_ROOT / name, dest / name)
-    for name in ("yt_pubsub_handler", "migrations"):
-        shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
+    copy_deployable(dest)
     if extra_exclude:
         settings = json.loads((dest / "zappa_settings.json").read_text())
         settings[STAGE]["exclude"] = [*settings[STAGE].get("exclude", []), *extra_exclude]

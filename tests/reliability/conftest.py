@@ -1,6 +1,7 @@
 """Fixtures for the fault and load suite: databases and emulators that are cleaned up whatever happens.
 
-The helpers themselves are in ``reliability_harness.py``; ``pg_admin_url`` comes from ``tests/conftest.py``.
+The helpers themselves are in ``tests/support/reliability_harness.py``; ``pg_admin_url`` and ``new_database`` come
+from ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -9,21 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from reliability_harness import Emulator, create_database, drop_database, start_app_emulator
 
-
-@pytest.fixture
-def new_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
-    """Factory of empty databases on the test server, all dropped at teardown (a test may need several)."""
-    created: list[str] = []
-
-    def factory() -> str:
-        created.append(create_database(pg_admin_url))
-        return created[-1]
-
-    yield factory
-    for url in created:
-        drop_database(pg_admin_url, url)
+from tests.support.reliability_harness import Emulator, start_app_emulator
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_harness import (
+
+from tests.support.reliability_harness import (
     APP_FUNCTION,
     Emulator,
     HttpResult,

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_harness import (
+
+from dev.postgres import admin_execute, alembic_version
+from tests.support.reliability_harness import (
     APP_FUNCTION,
     Emulator,
     copy_app_project,
@@ -27,8 +29,6 @@ from reliability_harness import (
     invoke_http,
     revisions,
 )
-
-from dev.postgres import admin_execute, alembic_version
 
 CALLERS = 16
 

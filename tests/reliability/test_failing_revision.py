@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
-from reliability_harness import (
+
+from dev.postgres import alembic_version
+from tests.support.reliability_harness import (
     APP_FUNCTION,
     FAILING_REVISIONS,
     catalog_snapshot,
@@ -26,8 +28,6 @@ from reliability_harness import (
     revisions,
     scalar,
 )
-
-from dev.postgres import alembic_version
 
 GOOD = "re11ab1e0001"
 BAD = "re11ab1e0002"

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_harness import (
+
+from dev.postgres import EmbeddedPostgres, alembic_version
+from tests.support.reliability_harness import (
     APP_FUNCTION,
     Emulator,
     copy_app_project,
@@ -28,8 +30,6 @@ from reliability_harness import (
     revisions,
     start_app_emulator,
 )
-
-from dev.postgres import EmbeddedPostgres, alembic_version
 
 # DB_CONNECT_TIMEOUT (5 s) bounds a connection attempt; a refused connection fails at once. The deadline only
 # catches a hang; it is no speed goal (those are in `make bench`).

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from emulator_harness import FIXTURE_PROJECT, copy_project, start_emulator
-from reliability_harness import Emulator, HttpResult, app_env, free_port, invoke_http
+
+from tests.support.emulator_harness import FIXTURE_PROJECT, copy_project, start_emulator
+from tests.support.reliability_harness import Emulator, HttpResult, app_env, free_port, invoke_http
 
 LOCAL = "emu-fixture-local"  # 5 s, 256 MB
 TIGHT = "emu-fixture-tight"  # 1 s, 128 MB

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sandbox_harness import MakeSandbox, copy_checkout, docker_or_skip, session_project_name
 
 from dev.sandbox import engine
 from dev.sandbox.docker import SERVICES
+from tests.support.sandbox_harness import MakeSandbox, copy_checkout, docker_or_skip, session_project_name
 
 DEVELOPER_UID = 1000  # the image's user, and the usual owner of a checkout on Linux
 

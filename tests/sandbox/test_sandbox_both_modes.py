@@ -9,7 +9,6 @@ held to the history in migrations/ itself, so an equal-but-wrong pair fails too.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,14 +16,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sandbox_harness import MakeSandbox
 
 from dev import postgres, services
 from dev.postgres import service_tempdir
+from tests.support.sandbox_harness import MakeSandbox
+from tests.support.snapshot import catalog_snapshot, diff_snapshots
 
 ROOT = services.PROJECT_ROOT
-sys.path.insert(0, str(ROOT / "tests" / "migrations"))
-from snapshot import catalog_snapshot, diff_snapshots  # noqa: E402
 
 STEPS = (("run.run_alembic_upgrade", None), ("run.run_alembic_downgrade", {"revision": "-1"}))
 STEPS += (("run.run_alembic_upgrade", None),)

@@ -13,12 +13,12 @@ import sys
 import time
 
 import pytest
-from sandbox_harness import output, rehearse_subscribing
 
 from dev import services
 from dev.health import http_healthy
 from dev.sandbox import engine
 from dev.sandbox.docker import SERVICES
+from tests.support.sandbox_harness import output, rehearse_subscribing
 
 STOP_GRACE_SECONDS = 10  # compose's default stop_grace_period: SIGKILL after it
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sandbox_harness import MakeSandbox, copy_checkout, rehearse_subscribing
-from sandbox_harness import output as _output
 
 from dev import services
 from dev.ports import free_port, port_in_use
 from dev.postgres import SERVICE_USER, service_tempdir
+from tests.support.sandbox_harness import MakeSandbox, copy_checkout, rehearse_subscribing
+from tests.support.sandbox_harness import output as _output
 
 ROOT = services.PROJECT_ROOT
 

@@ -18,11 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from sandbox_harness import REQUIRE_DOCKER, output
 
 from dev import services
 from dev.ports import free_port
 from dev.postgres import service_tempdir
+from tests.support.sandbox_harness import REQUIRE_DOCKER, output
 
 ROOT = services.PROJECT_ROOT
 HERE = Path(__file__).parent

@@ -17,11 +17,11 @@ import subprocess
 import sys
 
 import pytest
-from sandbox_harness import ROOT, ZAPPA_CLI_ENV, MakeSandbox, copy_checkout, output
 
 from dev import services
 from dev.ports import port_in_use
 from dev.postgres import service_tempdir
+from tests.support.sandbox_harness import ROOT, ZAPPA_CLI_ENV, MakeSandbox, copy_checkout, output
 
 PORT_VARIABLES = tuple(services.Ports.ENV.values())
 

@@ -24,13 +24,13 @@ from typing import Any
 
 from dev.emulator import client
 from dev.ports import free_port
+from tests.support.paths import PROJECTS, REPO_ROOT
 
 __all__ = ["Emulator", "cli_env", "copy_project", "fixture_env", "free_port", "start_emulator", "start_refused"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "lambda_project"
-FACTORY_PROJECT = REPO_ROOT / "tests" / "fixtures" / "factory_project"
-VENV_PROJECT = REPO_ROOT / "tests" / "fixtures" / "venv_project"
+FIXTURE_PROJECT = PROJECTS / "lambda_project"
+FACTORY_PROJECT = PROJECTS / "factory_project"
+VENV_PROJECT = PROJECTS / "venv_project"
 VENV_NAME = "pyenv311"  # neither .venv, venv nor env: found by its pyvenv.cfg
 SHARED_ROOT = "/var/tmp"  # outside the private /tmp and the read-only task root: both sides see it
 PASSED_DATABASE_URL = "postgresql://passed-by-the-emulator@127.0.0.1:1/db"

@@ -23,7 +23,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
+
 PROJECT_MIGRATIONS = REPO_ROOT / "migrations"
 PROJECT_VERSIONS = PROJECT_MIGRATIONS / "versions"
 ENVIRONMENT_FILES = ("alembic.ini", "env.py", "script.py.mako")

@@ -1,8 +1,8 @@
 """Data round-trip of one revision: seed at its parent, upgrade, downgrade, upgrade; nothing may be lost.
 
-Used by test_roundtrip.py for the shipped history and by test_bad_revisions.py to show it catches the usual
-mistakes. Runs through ``yt_pubsub_handler.migrator`` (the path Lambda uses), needs an application context
-whose database is empty.
+Used by tests/migrations/test_roundtrip.py for the history under test and by tests/migration_kit to show it
+catches the usual mistakes. Runs through ``yt_pubsub_handler.migrator`` (the path Lambda uses), needs an application
+context whose database is empty.
 
 What "survives" means, precisely:
 - upgrade: every row of every table that still exists keeps its primary key and, for every column that still
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from snapshot import catalog_snapshot, diff_snapshots
 from sqlalchemy.engine import Connection
 
 from dev.table_seeder import seed_empty_tables
+from tests.support.snapshot import catalog_snapshot, diff_snapshots
 
 DEFAULT_ROWS = 24
 
@@ -224,10 +224,12 @@ class _Run:
         try:
             return action(revision=target)
         except migrator.MigrationError as exc:
-            hint = next((h for key, h in HINTS.items() if key in str(exc)), "make it work on tables that have rows")
-            raise RoundTripError(
-                f"revision {self.revision}: {what} failed on a database seeded with rows: {exc}\n"
-                f"Fix the revision: {hint}."
+            kind, hint = next(
+                ((key, h) for key, h in HINTS.items() if key in str(exc)), ("", "make it work on tables that have rows")
+            )
+            raise RoundTripError(  # the problem and its fix first, Alembic's and PostgreSQL's words after
+                f"revision {self.revision}: {what} failed on a database seeded with rows{f' ({kind})' if kind else ''}"
+                f"\nFix the revision: {hint}.\n{exc}"
             ) from exc
 
     def capture(self, upgraded: bool = False) -> tuple[Any, dict[int, TableData]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +21,13 @@ from typing import Any
 
 from dev import postgres
 from dev.emulator.client import Invocation, LambdaClient, invoke_path
+from dev.project_copy import copy_deployable
+from tests.support.emulator_harness import Emulator, cli_env, free_port, start_emulator, start_refused
+from tests.support.fixture_history import stack_on_head
+from tests.support.paths import HISTORIES, REPO_ROOT
+from tests.support.snapshot import catalog_snapshot, diff_snapshots
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FAILING_REVISIONS = FIXTURES / "failing_revision" / "versions"
-# tests/emulator and tests/migrations are not packages: make their helpers importable when only this directory runs.
-for _helpers in (REPO_ROOT / "tests" / "emulator", REPO_ROOT / "tests" / "migrations"):
-    if str(_helpers) not in sys.path:
-        sys.path.append(str(_helpers))
-
-from emulator_harness import Emulator, cli_env, free_port, start_emulator, start_refused  # noqa: E402
-from fixture_history import stack_on_head  # noqa: E402
-from snapshot import catalog_snapshot, diff_snapshots  # noqa: E402
+FAILING_REVISIONS = HISTORIES / "failing_revision" / "versions"
 
 __all__ = [
     "APP_FUNCTION",
@@ -55,9 +49,6 @@ __all__ = [
 ]
 
 APP_FUNCTION = "yt-pubsub-handler-local"  # Zappa's name for the `local` stage of zappa_settings.json
-# What a Zappa package of this project holds that matters at run time (tests/, dev/, .venv are excluded there too).
-APP_FILES = ("run.py", "zappa_settings.json")
-APP_DIRS = ("yt_pubsub_handler", "migrations")
 
 
 def copy_app_project(
@@ -70,11 +61,7 @@ def copy_app_project(
     merged into ``zappa_settings.json`` (e.g. a stage whose ``environment_variables`` hold a bad DATABASE_URL).
     """
     dest.mkdir(parents=True)
-    for name in APP_FILES:
-        shutil.copy2(REPO_ROOT / name, dest / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".runtime")
-    for name in APP_DIRS:
-        shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
+    copy_deployable(dest)
     if extra_versions is not None:
         stack_on_head(extra_versions, dest / "migrations" / "versions")
     if extra_stages:

@@ -1,0 +1,1 @@
+"""The test suite, a package: test modules import their support code from ``tests.support``, never via sys.path."""
