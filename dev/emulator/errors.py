@@ -96,9 +96,5 @@ def unknown_operation(method: str, path: str) -> LambdaServiceError:
     )
 
 
-def too_many_requests(message: str) -> LambdaServiceError:
-    return LambdaServiceError(429, "TooManyRequestsException", message)
-
-
 def service_error(message: str) -> LambdaServiceError:
     return LambdaServiceError(500, "ServiceException", message, "Service")

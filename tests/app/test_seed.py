@@ -21,6 +21,8 @@ from dev.emulator.settings import stage_config
 from dev.hub import Hub, RunningHub, serve
 from dev.ports import free_port
 
+pytestmark = pytest.mark.emulator  # `make seed` goes through the emulator
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSED = ("DATABASE_URL", "WEBSUB_HUB_URL", "WEBSUB_CALLBACK_URL")
 

@@ -64,10 +64,6 @@ def _seen(url: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def _version(url: str) -> str | None:
-    return postgres.scalar(url, "SELECT version_num FROM alembic_version")
-
-
 def test_statements_get_both_timeouts_a_margin_before_the_deadline(timeout_app, database_url: str) -> None:
     with timeout_app.app_context():
         migrator.upgrade(revision=RECORD, time_left=100)
@@ -127,7 +123,7 @@ def test_a_lock_holder_that_never_commits_ends_in_a_lock_timeout(timeout_app, da
     assert f"revision {ALTER} stopped" in message
     assert "lock_timeout" in message and "pg_locks" in message, message
     assert f"The database is at {RECORD}" in message
-    assert _version(database_url) == RECORD
+    assert postgres.alembic_version(database_url) == RECORD
 
 
 def test_a_revisions_set_local_ends_with_its_transaction(timeout_app, database_url: str) -> None:
@@ -177,7 +173,7 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(timeout_app, database_
         releasing = pool.submit(holder.release_after_waits)
         result = migrator.upgrade(time_left=120)
         releasing.result()
-    assert result["to_revision"] == NOTE and _version(database_url) == NOTE
+    assert result["to_revision"] == NOTE and postgres.alembic_version(database_url) == NOTE
     retries = result["retries"]
     assert len(retries) >= 1, result
     assert {r["revision"] for r in retries} == {NOTE}
@@ -197,7 +193,7 @@ def test_a_retried_relative_downgrade_still_ends_where_it_was_asked_to(timeout_a
         result = migrator.downgrade(revision="-2", time_left=120)
         releasing.result()
     # NOTE's downgrade ran, RECORD_AGAIN's waited and was retried: "-2" still means two steps below head.
-    assert result["to_revision"] == ALTER and _version(database_url) == ALTER, result
+    assert result["to_revision"] == ALTER and postgres.alembic_version(database_url) == ALTER, result
     assert {r["revision"] for r in result["retries"]} == {RECORD_AGAIN}
     assert [s["revision"] for s in result["steps"]] == [NOTE, RECORD_AGAIN]
 
@@ -219,7 +215,7 @@ def test_retries_stop_when_the_budget_is_spent_and_the_error_says_so(
     message = str(raised.value)
     assert f"revision {NOTE} stopped" in message and "lock_timeout" in message, message
     assert "retried" in message and "time(s) with backoff" in message, message
-    assert _version(database_url) == RECORD_AGAIN
+    assert postgres.alembic_version(database_url) == RECORD_AGAIN
 
 
 # -- through Lambda: the context's remaining time, a backend stopped with SIGSTOP -------------------------------------
@@ -273,6 +269,7 @@ def _local_backend(pid: int, database: str) -> bool:
     return title.startswith("postgres: ") and f" {database} " in title
 
 
+@pytest.mark.emulator
 def test_a_database_that_stops_answering_ends_in_a_clear_error_before_the_lambda_timeout(
     timeout_app, database_url: str, history: Path, tmp_path: Path
 ) -> None:
@@ -317,4 +314,4 @@ def test_a_database_that_stops_answering_ends_in_a_clear_error_before_the_lambda
     assert f"revision {ALTER} stopped: the database stopped answering" in message, message
     assert "once it answers, invoke again" in message
     assert f"The database is at {RECORD}" in message
-    assert _version(database_url) == RECORD
+    assert postgres.alembic_version(database_url) == RECORD

@@ -19,17 +19,6 @@ from yt_pubsub_handler import migrator
 from yt_pubsub_handler.extensions import db
 
 
-def _version(url: str) -> str | None:
-    engine = postgres.engine(url)
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    finally:
-        engine.dispose()
-
-
 def _tables(url: str) -> set[str]:
     engine = postgres.engine(url)
     try:
@@ -51,7 +40,7 @@ def test_upgrade_from_base_applies_every_revision_in_order(fresh_app, database_u
     assert all(s["ms"] >= 0 for s in result["steps"])
     assert result["steps"][0]["message"] == "create widgets"
     assert result["total_ms"] >= sum(s["ms"] for s in result["steps"]) * 0.5
-    assert _version(database_url) == revisions[-1]
+    assert postgres.alembic_version(database_url) == revisions[-1]
     assert _tables(database_url) == {"alembic_version", "widgets", "gadgets"}
 
 
@@ -72,7 +61,7 @@ def test_upgrade_to_a_given_revision_and_by_prefix(fresh_app, database_url, revi
     assert (first["from_revision"], first["to_revision"]) == (None, revisions[1])
     assert [s["revision"] for s in second["steps"]] == revisions[2:4]
     assert (second["from_revision"], second["to_revision"]) == (revisions[1], revisions[3])
-    assert _version(database_url) == revisions[3]
+    assert postgres.alembic_version(database_url) == revisions[3]
 
 
 def test_downgrade_defaults_to_one_step_then_to_base(fresh_app, database_url, revisions):
@@ -87,7 +76,7 @@ def test_downgrade_defaults_to_one_step_then_to_base(fresh_app, database_url, re
         assert rest["to_revision"] is None
         at_base = migrator.downgrade()
     assert at_base["steps"] == [] and "base" in at_base["message"]
-    assert _version(database_url) is None
+    assert postgres.alembic_version(database_url) is None
     assert _tables(database_url) == {"alembic_version"}
 
 
@@ -98,7 +87,7 @@ def test_downgrade_relative_and_to_revision(fresh_app, database_url, revisions):
         assert [s["revision"] for s in two["steps"]] == [revisions[4], revisions[3]]
         to = migrator.downgrade(revision=revisions[1])
     assert [s["revision"] for s in to["steps"]] == [revisions[2]]
-    assert _version(database_url) == revisions[1]
+    assert postgres.alembic_version(database_url) == revisions[1]
 
 
 def test_wrong_direction_is_refused(fresh_app, database_url, revisions):
@@ -109,14 +98,14 @@ def test_wrong_direction_is_refused(fresh_app, database_url, revisions):
         migrator.downgrade(revision=revisions[0])
         with pytest.raises(migrator.MigrationError, match="run_alembic_upgrade"):
             migrator.downgrade(revision=revisions[-1])
-    assert _version(database_url) == revisions[0]
+    assert postgres.alembic_version(database_url) == revisions[0]
 
 
 @pytest.mark.parametrize("call", [migrator.upgrade, migrator.downgrade])
 def test_unknown_revision_says_how_to_list_them(fresh_app, database_url, call):
     with fresh_app.app_context(), pytest.raises(migrator.UnknownRevisionError, match="run_alembic_history"):
         call(revision="deadbeef0000")
-    assert _version(database_url) is None
+    assert postgres.alembic_version(database_url) is None
 
 
 def test_current_and_history(fresh_app, revisions):
@@ -152,7 +141,7 @@ def test_check_passes_at_head_and_reports_drift(fresh_app, revisions):
 def test_sql_mode_returns_sql_and_touches_nothing(fresh_app, database_url, revisions):
     with fresh_app.app_context():
         up = migrator.upgrade(sql=True)
-        assert _version(database_url) is None
+        assert postgres.alembic_version(database_url) is None
         assert _tables(database_url) == set()
         assert up["mode"] == "sql" and up["from_revision"] is None and up["to_revision"] == revisions[-1]
         assert "CREATE TABLE widgets" in up["sql"]
@@ -168,13 +157,13 @@ def test_sql_mode_returns_sql_and_touches_nothing(fresh_app, database_url, revis
         ranged = migrator.downgrade(revision=f"{revisions[1]}:base", sql=True)
         assert "DROP TYPE gadget_kind" in ranged["sql"]
         assert "DROP TABLE widgets" in ranged["sql"]
-    assert _version(database_url) == revisions[-1]
+    assert postgres.alembic_version(database_url) == revisions[-1]
 
 
 def test_range_outside_sql_mode_is_refused(fresh_app, database_url, revisions):
     with fresh_app.app_context(), pytest.raises(migrator.MigrationError, match="sql=True"):
         migrator.upgrade(revision=f"{revisions[0]}:{revisions[-1]}")
-    assert _version(database_url) is None
+    assert postgres.alembic_version(database_url) is None
 
 
 def test_concurrent_upgrades_apply_each_revision_once(make_app, database_url, history_dir, revisions):
@@ -200,7 +189,7 @@ def test_concurrent_upgrades_apply_each_revision_once(make_app, database_url, hi
     applied = [s["revision"] for r in results for s in r["steps"]]
     assert sorted(applied) == sorted(revisions)
     assert sum(1 for r in results if not r["steps"]) == 1
-    assert _version(database_url) == revisions[-1]
+    assert postgres.alembic_version(database_url) == revisions[-1]
 
 
 def test_a_held_lock_times_out_with_a_clear_message(make_app, database_url, history_dir):
@@ -215,7 +204,7 @@ def test_a_held_lock_times_out_with_a_clear_message(make_app, database_url, hist
         # It waited for the lock before giving up (no upper bound: a busy machine may be slow to give up).
         assert time.monotonic() - started >= timeout
     holder.dispose()
-    assert _version(database_url) is None
+    assert postgres.alembic_version(database_url) is None
 
 
 def _write_revision(directory: Path, rev: str, down: str, body: str) -> None:
@@ -242,7 +231,7 @@ def test_a_failing_revision_leaves_the_last_good_revision(make_app, database_url
         migrator.upgrade()
     message = str(err.value)
     assert "0badc0ffee01" in message and f"database is at {revisions[-1]}" in message
-    assert _version(database_url) == revisions[-1]
+    assert postgres.alembic_version(database_url) == revisions[-1]
     assert "half_done" not in _tables(database_url)
 
 
@@ -253,7 +242,7 @@ def test_multiple_heads_are_explained(make_app, database_url, history_dir, revis
     with app.app_context(), pytest.raises(migrator.MultipleHeadsError, match="flask db merge heads") as err:
         migrator.upgrade()
     assert "aaaaaaaaaaaa" in str(err.value) and "bbbbbbbbbbbb" in str(err.value)
-    assert _version(database_url) is None
+    assert postgres.alembic_version(database_url) is None
 
 
 def test_unreachable_database_is_a_clear_error(make_app, history_dir):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dev import postgres
 from yt_pubsub_handler import migrator
 from yt_pubsub_handler.extensions import db
 
@@ -66,9 +67,7 @@ def migrations_app(make_app, history):
 
 def version() -> str | None:
     with db.engine.connect() as conn:
-        if not sa.inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return postgres.alembic_version(conn)
 
 
 def tables() -> set[str]:

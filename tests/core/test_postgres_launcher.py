@@ -13,6 +13,8 @@ import pytest
 from dev import postgres
 from dev.postgres import EmbeddedPostgres, PostgresError
 
+pytestmark = pytest.mark.db  # every test starts a PostgreSQL cluster of its own
+
 
 @pytest.fixture
 def base_dir():

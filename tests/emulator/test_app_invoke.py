@@ -20,17 +20,10 @@ import sqlalchemy as sa
 from dev import postgres
 from tests.support.emulator_harness import REPO_ROOT, Emulator, cli_env, free_port, start_emulator
 
+pytestmark = pytest.mark.emulator
+
 FUNCTION = "yt-pubsub-handler-local"
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
-
-
-def _version(database_url: str) -> str | None:
-    engine = postgres.engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("select version_num from alembic_version")).scalar_one_or_none()
-    finally:
-        engine.dispose()
 
 
 def _revisions() -> tuple[str, str]:
@@ -83,7 +76,7 @@ def test_boto3_upgrade_returns_the_helpers_dict_and_alembic_lines(app_emulator, 
     assert response["Body"]["to_revision"] == head
     assert "Running upgrade" in response["Log"]
     assert "Init Duration" in response["Log"]
-    assert _version(database_url) == head
+    assert postgres.alembic_version(database_url) == head
 
     again = boto3_invoke(emulator, "run.run_alembic_current")
     assert again["Body"]["is_head"] is True
@@ -97,11 +90,11 @@ def test_zappa_cli_upgrade_then_downgrade_one_step(app_emulator, database_url: s
     up = zappa_invoke(settings_file, "run.run_alembic_upgrade")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Running upgrade" in up.stdout
-    assert _version(database_url) == head
+    assert postgres.alembic_version(database_url) == head
 
     down = zappa_invoke(settings_file, "run.run_alembic_downgrade")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert _version(database_url) == below
+    assert postgres.alembic_version(database_url) == below
 
 
 def test_zappa_cli_missing_function_exits_1_with_the_traceback(app_emulator) -> None:
@@ -172,7 +165,7 @@ def test_make_targets_drive_the_emulator(app_emulator, database_url: str) -> Non
     assert json.loads(current.stdout[current.stdout.rindex("\n{") :])["is_head"] is True
     down = make("invoke-downgrade", f"REV={below}")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert _version(database_url) == below
+    assert postgres.alembic_version(database_url) == below
     bad = make("invoke", "FN=run.run_alembic_upgrade", 'PAYLOAD={"revision": "no-such-revision"}')
     assert bad.returncode != 0  # make reports a failed recipe as 2
     assert "Error: Unhandled error in run.run_alembic_upgrade" in bad.stderr

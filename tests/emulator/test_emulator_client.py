@@ -93,6 +93,7 @@ def test_nothing_listening_is_emulator_unreachable() -> None:
     assert isinstance(info.value, OSError) and info.value.endpoint == endpoint
 
 
+@pytest.mark.emulator
 def test_a_start_that_fails_shows_the_log_tail(tmp_path: Path) -> None:
     project = copy_project(FIXTURE_PROJECT, tmp_path / "project", free_port())
     refusal = start_refused("--stage", "nope", log=tmp_path / "emulator.log", project_dir=project, env=fixture_env())
@@ -103,6 +104,7 @@ def test_a_start_that_fails_shows_the_log_tail(tmp_path: Path) -> None:
     assert str(tmp_path / "emulator.log") in str(refusal)
 
 
+@pytest.mark.emulator
 def test_start_and_stop_leave_nothing_listening(tmp_path: Path) -> None:
     project = copy_project(FIXTURE_PROJECT, tmp_path / "project", free_port())
     with client.start(log=tmp_path / "emulator.log", project_dir=project, env=fixture_env()) as emulator:

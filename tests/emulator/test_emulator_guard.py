@@ -16,6 +16,7 @@ from dev.guard import ALLOW_VARIABLE, RemoteDatabaseError, check_variables
 from tests.support.emulator_harness import FIXTURE_PROJECT, copy_project, free_port, start_refused
 
 
+@pytest.mark.emulator
 def test_remote_database_url_is_refused_before_anything_listens(tmp_path: Path) -> None:
     project = copy_project(FIXTURE_PROJECT, tmp_path / "project", free_port())
     env = {k: v for k, v in os.environ.items() if k != "SANDBOX_ALLOW_REMOTE_DB"}
@@ -78,6 +79,7 @@ def test_the_override_lets_a_remote_value_through_on_purpose() -> None:
     check_variables({"DB": "mysql://u@db.example.com/x"}, "s", environ={ALLOW_VARIABLE: "1"})
 
 
+@pytest.mark.emulator
 def test_a_passed_variable_with_a_remote_database_under_any_name_stops_the_emulator(tmp_path: Path) -> None:
     project = copy_project(FIXTURE_PROJECT, tmp_path / "project", free_port())
     env = {k: v for k, v in os.environ.items() if k != ALLOW_VARIABLE}

@@ -21,6 +21,8 @@ from tests.support.emulator_harness import (
     start_refused,
 )
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory: pytest.TempPathFactory) -> dict:

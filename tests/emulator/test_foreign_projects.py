@@ -33,6 +33,8 @@ from tests.support.emulator_harness import (
     start_refused,
 )
 
+pytestmark = pytest.mark.emulator
+
 ZAPPA = str(Path(sys.executable).with_name("zappa"))
 
 

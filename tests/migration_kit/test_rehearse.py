@@ -224,6 +224,7 @@ def test_the_chart_of_one_row_count_draws_without_a_warning(tmp_path: Path) -> N
 # -- the whole thing, through the emulator, on the fixture history ----------------------------------------------------
 
 
+@pytest.mark.emulator
 def test_make_rehearse_prints_a_line_per_revision_with_figures_and_a_verdict(
     pg_admin_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,8 @@ from dev.rehearse.function import stage_limits
 from tests.support.fixture_history import REPO_ROOT, assemble, chain_of
 from tests.support.paths import HISTORIES
 
+pytestmark = pytest.mark.emulator  # the rehearsal's Lambda is an emulator
+
 BATCH_SIZE, PAUSE_AFTER = 50, 2  # as in resumable_backfill's revision
 ROWS = 500
 TIMEOUT_SECONDS = 20

@@ -22,6 +22,8 @@ from dev import package_check as pc
 from dev.project_copy import copy_deployable
 from tests.support.emulator_harness import start_refused
 
+pytestmark = pytest.mark.emulator  # the real `zappa package`, served by the emulator
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ZAPPA_CLI = Path(sys.executable).parent / "zappa"

@@ -38,6 +38,8 @@ from tests.support.reliability_harness import (
     start_refused,
 )
 
+pytestmark = pytest.mark.emulator  # the bad inputs are sent to running emulators
+
 UPGRADE = "run.run_alembic_upgrade"
 DOWNGRADE = "run.run_alembic_downgrade"
 CURRENT = "run.run_alembic_current"

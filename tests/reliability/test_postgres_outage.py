@@ -35,6 +35,8 @@ from tests.support.reliability_harness import (
 # catches a hang; it is no speed goal (those are in `make bench`).
 UNREACHABLE_DEADLINE = 60.0
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[EmbeddedPostgres]:

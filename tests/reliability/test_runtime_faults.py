@@ -21,6 +21,8 @@ import pytest
 from tests.support.emulator_harness import FIXTURE_PROJECT, copy_project, start_emulator
 from tests.support.reliability_harness import Emulator, HttpResult, app_env, free_port, invoke_http
 
+pytestmark = pytest.mark.emulator
+
 LOCAL = "emu-fixture-local"  # 5 s, 256 MB
 TIGHT = "emu-fixture-tight"  # 1 s, 128 MB
 SMALL = "emu-fixture-small"  # 60 s, 128 MB: a slow allocation on a busy machine hits the memory limit, not the clock

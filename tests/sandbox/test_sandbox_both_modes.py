@@ -102,7 +102,9 @@ def embedded_rehearsal() -> Iterator[dict[str, Any]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("mode", ["embedded", "docker"])
+@pytest.mark.parametrize(
+    "mode", [pytest.param("embedded", marks=pytest.mark.emulator), pytest.param("docker", marks=pytest.mark.docker)]
+)
 def test_the_same_rehearsal_gives_the_same_result_in_both_modes(mode, embedded_rehearsal, request):
     if mode == "embedded":
         result = embedded_rehearsal

@@ -22,6 +22,8 @@ from dev.postgres import SERVICE_USER, service_tempdir
 from tests.support.sandbox_harness import MakeSandbox, copy_checkout, rehearse_subscribing
 from tests.support.sandbox_harness import output as _output
 
+pytestmark = pytest.mark.emulator  # `make up` starts PostgreSQL and the emulator
+
 ROOT = services.PROJECT_ROOT
 
 

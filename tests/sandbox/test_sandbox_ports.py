@@ -26,7 +26,9 @@ from tests.support.sandbox_harness import ROOT, ZAPPA_CLI_ENV, MakeSandbox, copy
 PORT_VARIABLES = tuple(services.Ports.ENV.values())
 
 
-@pytest.mark.parametrize("mode", ["embedded", "docker"])
+@pytest.mark.parametrize(
+    "mode", [pytest.param("embedded", marks=pytest.mark.emulator), pytest.param("docker", marks=pytest.mark.docker)]
+)
 def test_make_up_refuses_an_emulator_port_the_local_stage_does_not_name(mode: str) -> None:
     base = service_tempdir("yt-ports-")
     box = MakeSandbox(ROOT, mode, sandbox_dir=base / "sandbox", project="ytsbx-ports-refused")

@@ -50,7 +50,7 @@ def _refuse(what: str, mark: str, tier: str):
     def refused(*args, **kwargs):
         raise AssertionError(
             f"this test is in the {tier} tier but {what}: mark it `@pytest.mark.{mark}` (or its module "
-            f"`pytestmark = pytest.mark.{mark}`) so `make test-fast` leaves it out"
+            f"`pytestmark = pytest.mark.{mark}`): its tier is what `make test-fast` and the other targets select by"
         )
 
     return refused

@@ -5,8 +5,8 @@ A copy of the app's metadata plus the column is what a developer's edited models
 """
 
 import sqlalchemy as sa
-from fixture_history import run_project_env
 
+from tests.support.fixture_history import run_project_env
 from yt_pubsub_handler.extensions import db
 
 drifted = sa.MetaData(naming_convention=db.metadata.naming_convention)

@@ -5,8 +5,8 @@ the app's models look like. Assembled by ``tests/core/conftest.py`` next to the 
 """
 
 import sqlalchemy as sa
-from fixture_history import run_project_env
 
+from tests.support.fixture_history import run_project_env
 from yt_pubsub_handler.extensions import NAMING_CONVENTION
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
