@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # compiled lazily: only what runs is compiled, once. The emulator hands the same prefix to its workers.
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 
-.PHONY: help setup test lint bench
+.PHONY: help setup test test-fast test-docker test-all lint bench
 
 BENCH_ROWS ?= 1000000
 
@@ -50,8 +50,23 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP) ## Create .venv and install pinned dependencies with uv (pip as the fallback; idempotent)
 
-test: $(STAMP) ## Run the whole test suite on real PostgreSQL (the README's test command)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Tiers by cost (tests/support/tiers.py): unit (no server), db (one PostgreSQL), emulator (emulator processes),
+# docker (a Docker engine). pytest-xdist runs WORKERS processes (default: one per core), each with its own PostgreSQL
+# cluster; WORKERS=0 runs in this process (pdb, -x). The docker tier shares one compose stack per process, so it runs
+# in a process of its own. PYTEST_ARGS go to every run (e.g. PYTEST_ARGS="-k seed --durations=15").
+WORKERS ?= auto
+_XDIST = $(if $(filter 0,$(WORKERS)),-p no:xdist,-n $(WORKERS))
+
+test: $(STAMP) ## The README's test command: the unit, db and emulator tiers, in parallel (the docker tier: make test-docker)
+	$(PY) -m pytest $(_XDIST) -m "not slow and not docker" $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## The fast loop: the unit and db tiers only (no emulator, no Docker)
+	$(PY) -m pytest $(_XDIST) -m "(unit or db) and not slow" $(PYTEST_ARGS)
+
+test-docker: $(STAMP) ## The docker tier: the Docker-mode sandbox on a real engine (skips with the reason without one)
+	$(PY) -m pytest -p no:xdist -m "docker and not slow" $(PYTEST_ARGS)
+
+test-all: test test-docker ## Every tier but the slow variants (what CI runs, with make check-migrations)
 
 bench: $(STAMP) ## Every figure in one table from one run (invoke paths, round trips, make up, locks at BENCH_ROWS)
 	$(PY) -m dev.bench --rows $(BENCH_ROWS)

@@ -132,6 +132,7 @@ def test_no_op_results_say_where_the_database_is(migrations_app, history) -> Non
         "steps": [],
         "retries": [],
         "total_ms": 0.0,
+        "data_loss": [],
         "message": "nothing to do: already at base",
     }
     assert migrator.downgrade(revision="base")["steps"] == []
