@@ -102,7 +102,7 @@ def new_migration(settings: Settings, message: str) -> Path | None:
     return path
 
 
-# -- autogenerate on any checkout and database (also used by tests/migrations/test_developer_workflow.py) --------
+# -- autogenerate on any checkout and database (also used by tests/migration_kit/test_developer_workflow.py) --------
 def autogenerate_revision(project_dir: Path, database_url: str, message: str) -> tuple[Path | None, str]:
     """``flask db migrate -m MESSAGE`` in ``project_dir`` against ``database_url``, which must be at head.
 

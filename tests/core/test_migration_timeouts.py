@@ -1,9 +1,9 @@
 """Migration steps end before the Lambda does: statement_timeout and lock_timeout from the time the invocation has
 left (yt_pubsub_handler/migration_deadline.py), and a clear error when a step hangs.
 
-On a fixture history of its own (``timeout_history/``, see its README): one revision records the timeouts its
-statements see, one adds a column (ACCESS EXCLUSIVE), so a session holding a lock on the table makes it wait.
-Nothing asserts how long anything took: a hang is proven to end *before* the Lambda timeout by the kind of answer
+On a fixture history of its own (``tests/examples/histories/timeouts``, see its README): one revision records the
+timeouts its statements see, one adds a column (ACCESS EXCLUSIVE), so a session holding a lock on the table makes it
+wait. Nothing asserts how long anything took: a hang is proven to end *before* the Lambda timeout by the kind of answer
 (the migration's own error, not Lambda's ``Sandbox.Timedout``), never by a stopwatch.
 """
 

@@ -1,7 +1,7 @@
 """The migration helpers against real PostgreSQL: results, errors, locking, logging.
 
-Every test runs on the fixture history of tests/core/history (see conftest.py): ``revisions`` are its ids,
-oldest first; nothing here depends on the shipped history.
+Every test runs on the widgets fixture history (tests/examples/histories/widgets) (see conftest.py): ``revisions`` are
+its ids, oldest first; nothing here depends on the shipped history.
 """
 
 from __future__ import annotations

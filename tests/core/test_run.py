@@ -1,7 +1,7 @@
 """run.py's functions called the way Zappa calls them: ``fn(event, context)`` through Zappa's own dispatcher.
 
-The migration functions run on the fixture history of tests/core/history (``revisions``); the WebSub functions
-need the app's own schema, so they get a database at head of the project's history.
+The migration functions run on the widgets fixture history (tests/examples/histories/widgets) (``revisions``); the
+WebSub functions need the app's own schema, so they get a database at head of the project's history.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def project_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def venv_project(tmp_path: Path, project_virtualenv: Path) -> Path:
-    """A copy of tests/fixtures/venv_project with its own virtualenv inside it (a symlink to the session's: the
+    """A copy of tests/examples/projects/venv_project with its own virtualenv inside it (a symlink to the session's: the
     emulator finds it by pyvenv.cfg and runs its python through the link, as a venv's bin/python is one)."""
     project = tmp_path / "venv_project"
     shutil.copytree(VENV_PROJECT, project)

@@ -1,4 +1,5 @@
-"""Django, first class: a Django Zappa project (tests/fixtures/django_project, its own virtualenv with Django pinned)
+"""Django, first class: a Django Zappa project (tests/examples/projects/django_project, its own virtualenv with Django
+pinned)
 through the real ``zappa manage``, boto3's ``{"manage": ...}``, the API front and ``make emulator-smoke``, on real
 PostgreSQL (split settings: ``DATABASE_HOST`` and friends, as Django projects name them).
 
@@ -23,9 +24,10 @@ from dev.emulator import smoke
 from dev.emulator.client import LambdaClient
 from dev.postgres import scalar
 from tests.support.emulator_harness import REPO_ROOT, cli_env, free_port, make_virtualenv, start_emulator, start_refused
+from tests.support.paths import PROJECTS
 
 pytestmark = pytest.mark.emulator
-DJANGO_PROJECT = REPO_ROOT / "tests" / "fixtures" / "django_project"
+DJANGO_PROJECT = PROJECTS / "django_project"
 VENV = "venv"
 MIGRATION_0002 = """from django.db import migrations, models
 

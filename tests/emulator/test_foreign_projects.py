@@ -1,4 +1,5 @@
-"""The emulator on projects it has never seen, laid out as foreign Zappa projects are (tests/fixtures/*_project).
+"""The emulator on projects it has never seen, laid out as foreign Zappa projects are
+(tests/examples/projects/*_project).
 
 - its own virtualenv (any name, found by ``pyvenv.cfg``): the functions run there, the harness's packages never leak
   in, and a stage ``runtime`` that is not that Python is called out in the banner and every REPORT line;
@@ -219,7 +220,8 @@ def test_init_stage_print_changes_nothing_and_bad_json_is_left_alone(tmp_path: P
 
 @pytest.fixture
 def factory_project(tmp_path: Path) -> tuple[Path, int]:
-    """A copy of tests/fixtures/factory_project with the local stage init-stage writes (settings in deploy/)."""
+    """A copy of tests/examples/projects/factory_project with the local stage init-stage writes (settings in
+    deploy/)."""
     project = tmp_path / "factory_project"
     shutil.copytree(FACTORY_PROJECT, project)
     port = free_port()

@@ -1,4 +1,5 @@
-"""The kit catches the usual mistakes (bad_revisions/README.md), each with a message naming the revision."""
+"""The kit catches the usual mistakes (tests/examples/bad_revisions/README.md), each with a message naming the
+revision."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """dev/lock_report.py: blocking locks measured from inside the migrating connection.
 
-The measurements are checked on a fixture history with known holds (histories/locks): revisions that keep a
-lock for a known time with ``pg_sleep``. A hold must be at least the time slept and name the statement that
-took the lock; there is never an upper bound, so a busy machine cannot fail these tests. The fixture history is
-measured once for the module (the tests only read the reports). Which locks a revision takes does not depend on the
-table size: checked on the widgets history (a table, an enum, a column, an index built concurrently, a rename).
+The measurements are checked on a fixture history with known holds (tests/examples/histories/locks): revisions that keep
+a lock for a known time with ``pg_sleep``. A hold must be at least the time slept and name the statement that took the
+lock; there is never an upper bound, so a busy machine cannot fail these tests. The fixture history is measured once for
+the module (the tests only read the reports). Which locks a revision takes does not depend on the table size: checked on
+the widgets history (a table, an enum, a column, an index built concurrently, a rename).
 """
 
 from __future__ import annotations

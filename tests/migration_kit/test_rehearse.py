@@ -1,7 +1,7 @@
 """``make rehearse``: per-revision figures through Lambda under a stage's limits, projections, the verdict, the chart.
 
-The full run uses a fixture history of its own (``histories/rehearse``, see its README), never the shipped one; the
-projection and the verdict are checked on figures given here, so they are exact, not timing luck.
+The full run uses a fixture history of its own (``tests/examples/histories/rehearse``, see its README), never the
+shipped one; the projection and the verdict are checked on figures given here, so they are exact, not timing luck.
 """
 
 from __future__ import annotations

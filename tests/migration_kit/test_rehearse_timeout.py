@@ -1,12 +1,12 @@
 """A timeout is safe and resumable: the rehearsal's Lambda kills a batched backfill half-way, the database is left at
 the last committed revision with nothing running or locked, and the next invocation finishes the job.
 
-The history is the rehearsal fixture (``histories/rehearse``) with ``histories/resumable_backfill`` stacked on its
-head: a backfill whose first run commits two batches of 50 rows, then sleeps far past the short timeout. The kill
-therefore always lands after exactly 100 rows, whatever the machine's load; a run that finds rows already backfilled
-does not pause, so the second invocation has only the rest to do. The timeout (20 s) is short for Lambda but long
-against everything else an invocation does here (a cold app load, a revision on 500 rows), even on a busy machine:
-only the sleep may reach it.
+The history is the rehearsal fixture (``tests/examples/histories/rehearse``) with
+``tests/examples/histories/resumable_backfill`` stacked on its head: a backfill whose first run commits two batches of
+50 rows, then sleeps far past the short timeout. The kill therefore always lands after exactly 100 rows, whatever the
+machine's load; a run that finds rows already backfilled does not pause, so the second invocation has only the rest to
+do. The timeout (20 s) is short for Lambda but long against everything else an invocation does here (a cold app load, a
+revision on 500 rows), even on a busy machine: only the sleep may reach it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 that were injected, no more (a healthy call after a fault must not fail) and no fewer (a fault must not pass as a
 success).
 
-Served: the fixture project (``tests/fixtures/lambda_project``: functions that raise, sleep, allocate, crash), with
-its ``tight`` stage (1 s timeout, 128 MB) for the timeout and ``small`` (128 MB, 60 s) for the memory limit. One
+Served: the fixture project (``tests/examples/projects/lambda_project``: functions that raise, sleep, allocate, crash),
+with its ``tight`` stage (1 s timeout, 128 MB) for the timeout and ``small`` (128 MB, 60 s) for the memory limit. One
 emulator for the module.
 """
 

@@ -3,8 +3,8 @@
 Starting, waiting and stopping are :mod:`dev.emulator.client`'s (the same code every tool uses); this file adds what
 only tests need: project copies whose ``aws_endpoint_urls.lambda`` points at this run's free port (the real Zappa CLI
 reads it from there), a boto3 client (the AWS SDK talking to the emulator is itself under test), and environments.
-The fixture project (``tests/fixtures/lambda_project``) is copied so the emulator's ``.runtime/`` and the tests'
-edits stay out of the tree.
+The fixture project (``tests/examples/projects/lambda_project``) is copied so the emulator's ``.runtime/`` and the
+tests' edits stay out of the tree.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Facts about the shipped migration history, in one place: nothing else in the tests names a shipped revision.
 
-The tooling is tested on fixture histories (tests/fixture_history.py); the generic checks (pytest-alembic, the
+The tooling is tested on fixture histories (tests/support/fixture_history.py); the generic checks (pytest-alembic, the
 data round trip, squawk, the Lambda path, the lock report) derive the revisions from Alembic's ScriptDirectory.
 What remains is what only a person can say about one revision: what it does to existing data. Each entry is
 keyed by revision id and checked in that revision's own round trip (tests/migrations/test_roundtrip.py), so it
