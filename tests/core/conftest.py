@@ -1,9 +1,9 @@
 """The migration helpers and run.py are tested on a small history of their own (the widgets history), never on the
 shipped one: the team adds revisions every week, and these tests must not notice.
 
-``tests/examples/histories/widgets`` holds five revisions over two tables (a table, an enum type with a second table, a column, an
-index built CONCURRENTLY, a rename) and an env.py with the models they build, so ``migrator.check()`` has
-something to compare. It is assembled with the project's alembic.ini, env.py and template
+``tests/examples/histories/widgets`` holds five revisions over two tables (a table, an enum type with a second
+table, a column, an index built CONCURRENTLY, a rename) and an env.py with the models they build, so
+``migrator.check()`` has something to compare. It is assembled with the project's alembic.ini, env.py and template
 (tests/support/fixture_history.py).
 """
 
