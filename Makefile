@@ -12,6 +12,10 @@ STAMP := $(VENV)/.installed
 # Bytecode is cached under .venv/pycache, never written into the checkout (nor shipped by `zappa package`), and
 # compiled lazily: only what runs is compiled, once. The emulator hands the same prefix to its workers.
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
+# ... even where the shell says PYTHONDONTWRITEBYTECODE: that setting keeps bytecode out of checkouts, and this prefix
+# already does. Without a cache every pytest process (each xdist worker, each emulator worker) compiles every module
+# it imports again: about 5 s a process for the suite's collection alone.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup test test-fast test-docker test-all lint bench
 
@@ -51,11 +55,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP) ## Create .venv and install pinned dependencies with uv (pip as the fallback; idempotent)
 
 # Tiers by cost (tests/support/tiers.py): unit (no server), db (one PostgreSQL), emulator (emulator processes),
-# docker (a Docker engine). pytest-xdist runs WORKERS processes (default: one per core), each with its own PostgreSQL
-# cluster; WORKERS=0 runs in this process (pdb, -x). The docker tier shares one compose stack per process, so it runs
-# in a process of its own. PYTEST_ARGS go to every run (e.g. PYTEST_ARGS="-k seed --durations=15").
-WORKERS ?= auto
-_XDIST = $(if $(filter 0,$(WORKERS)),-p no:xdist,-n $(WORKERS))
+# docker (a Docker engine). pytest-xdist runs WORKERS processes, each with its own PostgreSQL cluster, stealing work
+# from each other: one more than the cores by default, as the emulator tier waits on processes, sockets and sleeps as
+# much as it computes (measured in README.md, "What the tests prove"); WORKERS=0 runs in this process (pdb, -x).
+# The docker tier shares one compose stack per process, so it runs in one process. PYTEST_ARGS go to every run
+# (e.g. PYTEST_ARGS="-k seed --durations=15").
+WORKERS ?= $(shell $(PYTHON_SYSTEM) -c 'import os; print((os.cpu_count() or 1) + 1)')
+_XDIST = $(if $(filter 0,$(WORKERS)),-p no:xdist,-n $(WORKERS) --dist worksteal)
 
 test: $(STAMP) ## The README's test command: the unit, db and emulator tiers, in parallel (the docker tier: make test-docker)
 	$(PY) -m pytest $(_XDIST) -m "not slow and not docker" $(PYTEST_ARGS)
