@@ -8,7 +8,10 @@ test still gets its own database created on that server (the URL's user needs CR
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -28,6 +31,20 @@ def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     tiers.guard(request.node, monkeypatch)
 
 
+MEMORY_FS = Path("/dev/shm")
+
+
+def _cluster_dir() -> Path:
+    """Where this process's throwaway cluster lives: in memory where the machine has a tmpfs (CREATE DATABASE, once
+    per test, takes ~30 ms there against ~200 ms on disk), else a temporary directory the server's user can reach
+    (as root it runs as an unprivileged user: dev/postgres.py)."""
+    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK | os.X_OK):
+        base = Path(tempfile.mkdtemp(prefix="yt-pubsub-pg-", dir=MEMORY_FS))
+        base.chmod(0o755)
+        return base
+    return service_tempdir("yt-pubsub-pg-")
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """URL of a maintenance database on a server the tests may create databases on."""
@@ -37,13 +54,13 @@ def pg_admin_url() -> Iterator[str]:
         check_database_url(given)
         yield given
         return
-    # A parent the server's user can reach: as root it runs as an unprivileged user (see dev/postgres.py).
-    base = service_tempdir("yt-pubsub-pg-")
+    base = _cluster_dir()
     server = EmbeddedPostgres(base / "cluster", fast_unsafe=True).start()
     try:
         yield server.url("postgres")
     finally:
         server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
