@@ -20,6 +20,7 @@ unexport PYTHONDONTWRITEBYTECODE
 .PHONY: help setup test test-fast test-docker test-all lint bench
 
 BENCH_ROWS ?= 1000000
+BENCH_PARTS ?=  # e.g. checks,suite: check-migrations, then test-fast and make test timed whole
 
 help: ## List the make targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -74,8 +75,8 @@ test-docker: $(STAMP) ## The docker tier: the Docker-mode sandbox on a real engi
 
 test-all: test test-docker ## Every tier but the slow variants (what CI runs, with make check-migrations)
 
-bench: $(STAMP) ## Every figure in one table from one run (invoke paths, round trips, make up, locks at BENCH_ROWS)
-	$(PY) -m dev.bench --rows $(BENCH_ROWS)
+bench: $(STAMP) ## Every figure in one table from one run (invoke paths, round trips, make up, locks, check-migrations)
+	$(PY) -m dev.bench --rows $(BENCH_ROWS) $(if $(BENCH_PARTS),--parts $(BENCH_PARTS))
 
 lint: $(STAMP) ## ruff on the code
 	$(VENV)/bin/ruff check .

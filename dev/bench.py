@@ -4,8 +4,9 @@ Rows: the invoke paths (warm/cold invoke through the emulator vs ``flask db upgr
 CLI, see dev/bench_invoke.py), the emulator's own figures (warm p50 with a 10,000-file directory in the project,
 edit -> next ``make invoke-upgrade``), the up/down/up round trip of every revision, ``make up`` cold and warm and
 ``make down``, setup from a fresh clone and the Docker mode beside the embedded one (dev/bench_setup.py), the rate
-the deploy rehearsal's load generator sustains (dev/bench_traffic.py), and the lock report at ROWS rows (default
-1,000,000; see dev/lock_report.py). ``--parts`` picks some of them.
+the deploy rehearsal's load generator sustains (dev/bench_traffic.py), the lock report at ROWS rows (default
+1,000,000; see dev/lock_report.py) and ``make check-migrations`` timed whole (dev/bench_checks.py). ``--parts``
+picks some of them; ``--parts suite`` (not run by default: minutes) times ``make test-fast`` and ``make test``.
 
 Everything runs on a private embedded PostgreSQL and a private sandbox directory on free ports, so a developer's
 running sandbox is untouched.
@@ -24,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dev import bench_invoke, bench_setup, bench_traffic, lock_report
+from dev import bench_checks, bench_invoke, bench_setup, bench_traffic, lock_report
 from dev.bench_invoke import format_ms, verdict
 from dev.cli import run
 from dev.ports import free_port
@@ -176,7 +177,8 @@ def lock_rows(server_url: str, rows: int, budget_ms: float) -> list[Row]:
     return out
 
 
-PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "traffic", "locks")
+PARTS = ("invoke", "emulator", "round-trip", "sandbox", "setup", "traffic", "locks", "checks")
+OPTIONAL_PARTS = ("suite",)  # only when named in --parts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
     )
     args = parser.parse_args(argv)
-    unknown = set(args.parts) - set(PARTS)
+    unknown = set(args.parts) - set(PARTS) - set(OPTIONAL_PARTS)
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
+        parser.error(f"unknown part(s) {sorted(unknown)}: choose from {', '.join(PARTS + OPTIONAL_PARTS)}")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one table, not every migration line
 
@@ -210,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             "setup": bench_setup.rows,
             "traffic": bench_traffic.rows,
             "locks": lambda: lock_rows(url, args.rows, args.budget_ms),
+            "checks": bench_checks.rows,
+            "suite": lambda: bench_checks.rows(("test-fast", "test")),
         }
-        for name in PARTS:
+        for name in PARTS + OPTIONAL_PARTS:
             if name in args.parts:
                 print(f"measuring {name} ...", file=sys.stderr, flush=True)
                 rows += parts[name]()
