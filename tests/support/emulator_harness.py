@@ -180,7 +180,22 @@ def start_emulator(
     log = (console_dir or project_dir.parent) / f"emulator-{port}.log"
     emulator = client.start(*args, log=log, project_dir=project_dir, port=port, api=api, env=env, process_type=Emulator)
     assert isinstance(emulator, Emulator)
+    wait_for_banner(emulator)
     return emulator
+
+
+BANNER = "Lambda Invoke API on "  # the banner's first line
+
+
+def wait_for_banner(emulator: Emulator, timeout: float = 60.0) -> None:
+    """The emulator answers /health as soon as it listens and prints its banner just after: a test that reads the
+    banner waits for it (however busy the machine) instead of racing it."""
+    deadline = time.monotonic() + timeout
+    while BANNER not in emulator.console():
+        if emulator.proc.poll() is not None or time.monotonic() > deadline:
+            console = emulator.console()[-3000:]
+            raise AssertionError(f"the emulator printed no banner within {timeout:.0f} s:\n{console}")
+        time.sleep(0.02)
 
 
 def start_refused(*args: str, log: Path, project_dir: Path | None = None, env: dict[str, str] | None = None) -> Any:
