@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from dev.cli import run
 from dev.emulator.settings import SettingsError
 from dev.guard import RemoteDatabaseError
 from dev.migration_policy import PolicyError
@@ -96,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

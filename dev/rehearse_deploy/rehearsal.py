@@ -190,12 +190,6 @@ class DeployRun:
 # -- the pieces ----------------------------------------------------------------------------------------------------
 
 
-def _version(url: str) -> str | None:
-    if postgres.scalar(url, "SELECT to_regclass('public.alembic_version') IS NOT NULL"):
-        return postgres.scalar(url, "SELECT version_num FROM alembic_version")
-    return None
-
-
 class Version:
     """One version of the code served by an emulator of its own (its Invoke API and its API front)."""
 
@@ -338,7 +332,7 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
 
         echo(f"migrating the scratch database to BASE's head with BASE's {options.upgrade} ...")
         versions["base"].call(options.upgrade, {})
-        base_head = _version(database)
+        base_head = postgres.alembic_version(database)
         echo(f"seeding {options.rows:,} rows per large table at {base_head or 'base'} ...")
         seed(database, options.rows, None)
         echo(f"warming {options.concurrency} environments of each version ...")
