@@ -359,10 +359,12 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
             generator.start()
             for phase in plan:
                 run = PhaseRun(phase, clock())
-                runs.append(run)
-                if phase.switch_to:
-                    router.switch(versions[phase.switch_to].emulator.api_url, phase.switch_to)
+                if phase.switch_to:  # the phase begins at the switch itself (requests are placed by the router's clock)
+                    run.started = router.switch(versions[phase.switch_to].emulator.api_url, phase.switch_to)
+                    if runs:
+                        runs[-1].ended = run.started
                     echo(f"[{run.started:6.1f} s] {phase.name}: the {phase.switch_to} code takes over")
+                runs.append(run)
                 if phase.migrate == "upgrade" and options.long_tx > 0:
                     tables = [options.long_tx_table] if options.long_tx_table else all_tables(database)
                     long_tx = LongTransaction(database, tables, options.long_tx).start()

@@ -224,7 +224,7 @@ def upstreams() -> Iterator[tuple[_Upstream, _Upstream]]:
 def test_the_router_forwards_to_the_live_version_and_stamps_when_it_received(upstreams) -> None:
     base, new = upstreams
     with Router(clock=lambda: 12.5) as router:
-        router.switch(base.url, "base")
+        assert router.switch(base.url, "base") == 12.5, "a switch says when it happened"
         first = httpx.get(f"{router.url}/channels?limit=1", trust_env=False)
         router.switch(new.url, "new")
         second = httpx.get(f"{router.url}/channels", trust_env=False)
