@@ -24,7 +24,9 @@ from dev.postgres import PostgresError
 from . import chart, report
 from .git_base import GitError
 from .plan import ORDERS
-from .rehearsal import DeployRehearsalError, Options, rehearse_deploy
+from .rehearsal import rehearse_deploy
+from .run import Options
+from .versions import DeployRehearsalError
 
 ROOT = Path(__file__).resolve().parents[2]
 

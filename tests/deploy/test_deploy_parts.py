@@ -28,8 +28,8 @@ from dev.rehearse_deploy.git_base import Base, GitError, resolve_base
 from dev.rehearse_deploy.lock_waits import LockWaitSampler
 from dev.rehearse_deploy.long_transaction import LongTransaction, all_tables
 from dev.rehearse_deploy.plan import phases
-from dev.rehearse_deploy.rehearsal import DeployRun, Migration, Options, PhaseRun, place_in_phases
 from dev.rehearse_deploy.router import RECEIVED_AT, Router
+from dev.rehearse_deploy.run import DeployRun, Migration, Options, PhaseRun, place_in_phases
 from dev.rehearse_deploy.traffic import Call, LoadGenerator, Outcome, Record, answered
 
 # -- phases ----------------------------------------------------------------------------------------------------------
