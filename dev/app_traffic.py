@@ -19,19 +19,17 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from dev.hub import HubClient
 from dev.rehearse_deploy.traffic import Call, Outcome, answered, received_at
-from yt_pubsub_handler.feed_samples import SampleVideo, build_notification
+from dev.seed import sample_feed
 
 SUBSCRIBE_FUNCTION = "run.subscribe_channel"
 CHANNELS = 3
 PAGE_SIZE = 20
-EPOCH = datetime(2026, 6, 1, tzinfo=UTC)
 # Out of every 10 calls: 2 channel lists, 4 video pages, 3 notifications, 1 verification.
 MIX = ("channels", "videos", "notify", "videos", "channels", "videos", "notify", "verify", "videos", "notify")
 
@@ -145,19 +143,8 @@ class AppTraffic:
         return send
 
     def _feed(self, channel_id: str, videos: int) -> bytes:
-        number = next(self._published)
-        published = EPOCH + timedelta(minutes=number)
-        samples = [
-            SampleVideo(
-                video_id=f"dp{number:06d}v{index:02d}{channel_id[-2:]}",
-                channel_id=channel_id,
-                title=f"Deploy rehearsal video {number}.{index}",
-                author=f"Channel {channel_id[-4:]}",
-                published=published + timedelta(seconds=index),
-            )
-            for index in range(videos)
-        ]
-        return build_notification(samples, feed_channel_id=channel_id)
+        """A notification of ``videos`` new videos (ids unique across the run), as ``make seed`` builds one."""
+        return sample_feed(next(self._published), channel_id, videos)[0]
 
 
 def profile(api_url: str, hub_url: str, invoke: Invoke) -> AppTraffic:

@@ -5,7 +5,8 @@
 Sends what ``zappa invoke STAGE FUNCTION`` sends (``{"command": FUNCTION, ...payload}``, RequestResponse, log tail)
 and prints what it prints (the decoded log tail), but the result once, at the end, as JSON: Zappa's handler prints
 it into the log as Python (``Result of FUNCTION:`` and its ``repr``), which is taken out. ``--json`` puts the log on
-stderr and only the result on stdout. Exit status: 0 on success, 1 on a function or service error (the message is
+stderr and only the result on stdout. What a migration destroyed (its ``data_loss``) is repeated on stderr as a
+``WARNING: data loss: ...`` line each. Exit status: 0 on success, 1 on a function or service error (the message is
 printed), 2 when the emulator cannot be reached.
 
 Why not the Zappa CLI itself: it takes 1.5-3 s per call (importing ``zappa.cli`` and boto3, creating clients, a PyPI
@@ -95,10 +96,21 @@ def report(answer: Invocation, args: argparse.Namespace, name: str) -> int:
     if not (args.json or args.raw):
         print(f"Result of {args.function}:")
     try:
-        print(answer.text() if args.json else json.dumps(answer.json(), indent=2, sort_keys=True))
+        result = answer.json()
+        print(answer.text() if args.json else json.dumps(result, indent=2, sort_keys=True))
     except ValueError:
         print(answer.text())
+        return 0
+    for line in data_loss_warnings(result):
+        print(line, file=sys.stderr)
     return 0
+
+
+def data_loss_warnings(result: Any) -> list[str]:
+    """One line per loss the migrator counted (the ``local`` stage counts them: MIGRATION_COUNT_DATA_LOSS), in the
+    words ``make check-migrations`` fails with: the sandbox warns, the checks refuse an undeclared one."""
+    losses = result.get("data_loss") if isinstance(result, dict) else None
+    return [f"WARNING: data loss: {loss['message']}. Fix: {loss['fix']}." for loss in losses or []]
 
 
 def main(argv: list[str] | None = None) -> int:

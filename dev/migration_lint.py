@@ -50,6 +50,23 @@ DEFAULT_ALLOWLIST = PROJECT_ROOT / "migrations" / ALLOWLIST_NAME
 SQUAWK_CONFIG = PROJECT_ROOT / ".squawk.toml"
 RULES_URL = "https://squawkhq.com/docs/"
 LOCK_TIMEOUT_RULE = "lock-timeout"
+# What to do, for the rules squawk gives no help text for (what a reviewer would say).
+OUR_HELP = {
+    "ban-drop-column": (
+        "code that still reads the column breaks the moment it is gone: stop reading it in one release, drop it in "
+        "a later one (expand/contract; `make rehearse-deploy` shows the window). The drop also loses its values: "
+        "the data round trip names that as data loss; if it is a rename, write op.alter_column(..., "
+        "new_column_name=...) instead."
+    ),
+    "ban-drop-table": (
+        "code that still reads the table breaks: drop it a release after the last reader; its rows are lost (the "
+        "data round trip says how many)."
+    ),
+    "renaming-column": (
+        "old code reads the old name until it is replaced: add the new column, write both, backfill, switch reads, "
+        "drop the old one later (expand/contract; `make rehearse-deploy` shows the window)."
+    ),
+}
 OFFLINE_URL = "postgresql://offline@127.0.0.1:1/offline"  # never connected to: offline mode only needs a dialect
 DIRECTIONS = ("upgrade", "downgrade")
 WILDCARD = "*"
@@ -252,7 +269,12 @@ def _squawk(
             number = v.get("line", -1)  # squawk's json lines are 0-based
             line = lines[number].strip() if 0 <= number < len(lines) else ""
             finding = Finding(
-                item.revision, item.direction, v["rule_name"], v["message"], line[:160], v.get("help") or ""
+                item.revision,
+                item.direction,
+                v["rule_name"],
+                v["message"],
+                line[:160],
+                v.get("help") or OUR_HELP.get(v["rule_name"], ""),
             )
             findings.append(finding)
     return findings

@@ -3,8 +3,9 @@
 Prints the per-revision table (seconds at each row count, the longest blocking lock, peak memory, commits, the
 projection against the stage's timeout) and the verdict for the PR, and writes ``rehearse.md`` (the same, in
 Markdown), ``rehearse.png`` (the chart) and the emulator logs into ``--out-dir``. Progress goes to stderr.
-Exit status: 0 when every revision finished in one invocation, 1 when one failed, did not finish or a stopped one
-left the database inconsistent, 2 on bad arguments or set-up.
+Exit status: 0 when every revision finished in one invocation, 1 when one failed, did not finish, a stopped one
+left the database inconsistent or one destroyed data ``migrations/policy.toml`` does not declare (data loss), 2 on
+bad arguments or set-up.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from dev.cli import run
 from dev.emulator.settings import SettingsError
 from dev.guard import RemoteDatabaseError
+from dev.migration_policy import PolicyError
 from dev.postgres import PostgresError
 from dev.table_seeder import ProgressLine
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir=args.out_dir,
             progress=ProgressLine(sys.stderr),
         )
-    except (SettingsError, RemoteDatabaseError, PostgresError) as exc:
+    except (SettingsError, RemoteDatabaseError, PostgresError, PolicyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     png = chart.draw(result, args.out_dir / "rehearse.png")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nChart: {png}\nMarkdown: {args.out_dir / 'rehearse.md'}")
     bad = [s for s in result.steps if s.error or not s.finished_in_one]
     unsafe = [s for s in result.steps if s.after_stop is not None and not s.after_stop.consistent]
-    return 1 if bad or unsafe else 0
+    return 1 if bad or unsafe or result.undeclared_losses() else 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import sqlalchemy as sa
 from dev import postgres
 from dev.guard import check_database_url
 from dev.lock_report import MODE_RANK, LockHold
+from dev.migration_policy import Policy, undeclared
+from dev.migration_policy import load as load_policy
 from dev.table_seeder import ProgressFn, seed_and_analyze
 
 from .function import Answer, Function, Limits, started
@@ -116,6 +118,7 @@ class Step:
     stopped: Answer | None = None  # the first invocation, when it did not finish
     after_stop: AfterStop | None = None
     resumes: list[Answer] = field(default_factory=list)
+    losses: list[dict[str, Any]] = field(default_factory=list)  # what it destroyed (the migrator's data_loss)
 
     @property
     def finished_in_one(self) -> bool:
@@ -135,6 +138,16 @@ class Rehearsal:
     limits: Limits
     rows: list[int]
     steps: list[Step] = field(default_factory=list)
+    policy: Policy | None = None  # migrations/policy.toml: the data losses declared on purpose
+
+    def undeclared_losses(self) -> list[dict[str, Any]]:
+        """What a revision destroyed at the largest row count it ran that the policy does not declare."""
+        largest: dict[str, Step] = {}
+        for step in self.steps:
+            if step.revision not in largest or step.rows > largest[step.revision].rows:
+                largest[step.revision] = step
+        losses = [loss for step in largest.values() for loss in step.losses]
+        return undeclared(losses, self.policy) if self.policy is not None else losses
 
     def at(self, rows: int) -> list[Step]:
         return [s for s in self.steps if s.rows == rows]
@@ -241,6 +254,11 @@ def _holds(result: dict[str, Any]) -> list[LockHold]:
     return [LockHold(**hold) for hold in result.get("holds", [])]
 
 
+def _losses(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The migrator's data_loss, inside the probe's result (the local stage counts: MIGRATION_COUNT_DATA_LOSS)."""
+    return list((result.get("result") or {}).get("data_loss") or [])
+
+
 def _run_revision(
     fn: Function, url: str, revision: str, message: str, rows: int, previous: str | None, echo: Echo
 ) -> Step:
@@ -251,7 +269,10 @@ def _run_revision(
     if answer.ok:
         step.duration_ms, step.peak_mb = answer.duration_ms, answer.peak_mb
         step.holds, step.commits = _holds(answer.result), answer.result.get("commits")
+        step.losses = _losses(answer.result)
         echo(f"{what}: {(answer.duration_ms or 0) / 1000:.2f} s, peak {answer.peak_mb} MB")
+        for loss in step.losses:
+            echo(f"  WARNING: data loss: {loss['message']}")
         return step
     if not (answer.killed or answer.error_type == "MigrationTimedOut"):
         step.error = f"{answer.error_type}: {answer.error_message}"
@@ -270,6 +291,7 @@ def _run_revision(
         seconds = (again.duration_ms or 0) / 1000
         if again.ok:
             step.holds, step.commits = _holds(again.result), again.result.get("commits")
+            step.losses = _losses(again.result)
             step.peak_mb = again.peak_mb
             echo(f"  invocation {attempt + 1} finished {revision} in {seconds:.2f} s: it resumed where it stopped")
             break
@@ -294,7 +316,9 @@ def rehearse(
     echo: Echo = _stderr,
 ) -> Rehearsal:
     """Rehearse every revision of the project at ``points`` row counts up to ``rows`` (see the module docstring)."""
-    rehearsal = Rehearsal(limits, row_counts(rows, points))
+    rehearsal = Rehearsal(
+        limits, row_counts(rows, points), policy=load_policy(migrations_dir or project_dir / "migrations")
+    )
     if database_url:
         check_database_url(database_url)  # a local server only
     with postgres.server(database_url, prefix="rehearse") as server_url:

@@ -211,6 +211,11 @@ def verdict(rehearsal: Rehearsal) -> str:
     failed = [s for s in rehearsal.steps if s.error]
     if failed:
         return f"{head} {failed[0].revision} FAILED at {failed[0].rows:,} rows ({failed[0].error}); fix it first."
+    lost = rehearsal.undeclared_losses()
+    if lost:
+        where = f" (declare an intended one in {rehearsal.policy.source})" if rehearsal.policy else ""
+        described = "; ".join(f"{loss['message']}. Fix: {loss['fix']}" for loss in lost)
+        return f"{head} data loss: {described}{where}."
     found = projections(rehearsal)
     revisions = [revision for revision, _ in rehearsal.revisions()]
     over = [r for r in revisions if not found[r].fits]

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from dev.cli import run
 from dev.emulator.settings import SettingsError
 from dev.guard import RemoteDatabaseError
 from dev.migration_policy import PolicyError
@@ -23,7 +24,9 @@ from dev.postgres import PostgresError
 from . import chart, report
 from .git_base import GitError
 from .plan import ORDERS
-from .rehearsal import DeployRehearsalError, Options, rehearse_deploy
+from .rehearsal import rehearse_deploy
+from .run import Options
+from .versions import DeployRehearsalError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,4 +99,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

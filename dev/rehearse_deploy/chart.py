@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-from .rehearsal import DeployRun
+from .run import DeployRun
 
 BAND_COLOURS = ("#f2f2f2", "#e3ecf7")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .function_log import error_lines
-from .rehearsal import DeployRun
+from .run import DeployRun
 from .traffic import Record
 
 

@@ -42,8 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _forward(self) -> None:
-        received = self.server.router.clock()
-        host, port = self.server.router.upstream()
+        received, (host, port) = self.server.router.route()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -105,18 +104,21 @@ class Router:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def switch(self, upstream_url: str, label: str) -> None:
-        """From now on, new requests go to ``upstream_url`` (the version's API front); those under way finish."""
+    def switch(self, upstream_url: str, label: str) -> float:
+        """From now on, new requests go to ``upstream_url`` (the version's API front); those under way finish.
+        Returns the clock's time of the switch: every request stamped before it went to the previous version."""
         parts = urlsplit(upstream_url)
         with self._lock:
             self._upstream = (parts.hostname or LOOPBACK, parts.port or 80)
             self.live = label
+            return self.clock()
 
-    def upstream(self) -> tuple[str, int]:
+    def route(self) -> tuple[float, tuple[str, int]]:
+        """The time a request is taken and where it goes, read together: a switch falls before or after both."""
         with self._lock:
             if self._upstream is None:
                 raise RuntimeError("the router has no live version yet: switch() first")
-            return self._upstream
+            return self.clock(), self._upstream
 
     def stop(self) -> None:
         if self._server is not None:

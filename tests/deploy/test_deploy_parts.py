@@ -28,8 +28,8 @@ from dev.rehearse_deploy.git_base import Base, GitError, resolve_base
 from dev.rehearse_deploy.lock_waits import LockWaitSampler
 from dev.rehearse_deploy.long_transaction import LongTransaction, all_tables
 from dev.rehearse_deploy.plan import phases
-from dev.rehearse_deploy.rehearsal import DeployRun, Migration, Options, PhaseRun, place_in_phases
 from dev.rehearse_deploy.router import RECEIVED_AT, Router
+from dev.rehearse_deploy.run import DeployRun, Migration, Options, PhaseRun, place_in_phases
 from dev.rehearse_deploy.traffic import Call, LoadGenerator, Outcome, Record, answered
 
 # -- phases ----------------------------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def upstreams() -> Iterator[tuple[_Upstream, _Upstream]]:
 def test_the_router_forwards_to_the_live_version_and_stamps_when_it_received(upstreams) -> None:
     base, new = upstreams
     with Router(clock=lambda: 12.5) as router:
-        router.switch(base.url, "base")
+        assert router.switch(base.url, "base") == 12.5, "a switch says when it happened"
         first = httpx.get(f"{router.url}/channels?limit=1", trust_env=False)
         router.switch(new.url, "new")
         second = httpx.get(f"{router.url}/channels", trust_env=False)

@@ -221,3 +221,11 @@ def test_the_ceiling_comes_from_the_policy_next_to_the_migrations(lint_history, 
     (tmp_path / "policy.toml").write_text("[lock_wait]\n")
     with pytest.raises(migration_policy.PolicyError, match="ceiling is missing"):
         migration_policy.load(tmp_path)
+
+
+def test_rules_squawk_gives_no_help_for_say_what_to_do(linted) -> None:
+    _, findings = linted
+    drop = next(f for f in findings if f.rule == "ban-drop-column")
+    rename = next(f for f in findings if f.rule == "renaming-column")
+    assert "expand/contract" in drop.how_to_resolve() and "data loss" in drop.how_to_resolve()
+    assert "alter_column" in drop.how_to_resolve() and "expand/contract" in rename.how_to_resolve()

@@ -186,6 +186,33 @@ def test_a_revision_that_cannot_resume_must_be_split() -> None:
     assert "a1 cannot finish in one invocation and is not resumable: split it" in report.verdict(rehearsal)
 
 
+def test_undeclared_data_loss_fails_the_rehearsal_and_a_declared_one_does_not() -> None:
+    from dev.migration_policy import DeclaredLoss, Policy
+
+    loss = {
+        "revision": "r9",
+        "direction": "upgrade",
+        "kind": "column",
+        "table": "videos",
+        "column": "link",
+        "values": 1000,
+        "message": "revision r9 (upgrade) dropped videos.link holding 1,000 non-null values (data loss)",
+        "fix": "it looks like a rename of link to watch_url: write op.alter_column(...)",
+    }
+    rehearsal = Rehearsal(PRODUCTION, [1000, 10_000], policy=Policy(Path("policy.toml"), 2000.0))
+    rehearsal.steps = [
+        _step("r9", 1000, 0.1, 5, losses=[{**loss, "values": 100}]),
+        _step("r9", 10_000, 0.1, 5, losses=[loss]),
+    ]
+    text = report.verdict(rehearsal)
+    assert "data loss: revision r9 (upgrade) dropped videos.link holding 1,000 non-null values" in text
+    assert "op.alter_column" in text and "policy.toml" in text
+    assert rehearsal.undeclared_losses() == [loss], "the largest row count's count is the one reported"
+    declared = DeclaredLoss("r9", "upgrade", "videos.link", "archived elsewhere")
+    rehearsal.policy = Policy(Path("policy.toml"), 2000.0, (declared,))
+    assert rehearsal.undeclared_losses() == [] and "data loss" not in report.verdict(rehearsal)
+
+
 def test_a_stopped_invocation_is_reported_with_the_state_it_left() -> None:
     rehearsal = Rehearsal(Limits("production", 2, 1024, overridden=True), [500])
     after = AfterStop(True, "r1", "r1", (), 0, (), (), ())

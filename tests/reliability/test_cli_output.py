@@ -57,6 +57,20 @@ def test_invoke_json_mode_keeps_stdout_for_the_result(capsys) -> None:
     assert "START RequestId: r1" in captured.err and "abc123" not in captured.err
 
 
+def test_invoke_warns_of_data_loss_in_the_words_the_checks_fail_with(capsys) -> None:
+    loss = {
+        "message": "revision abc (upgrade) dropped videos.link holding 15 non-null values (data loss)",
+        "fix": "it looks like a rename of link to watch_url: write op.alter_column('videos', 'link', "
+        "new_column_name='watch_url')",
+    }
+    result = {"action": "upgrade", "to_revision": "abc", "data_loss": [loss]}
+    assert invoke.report(_answer(LOG, result), _args(), "fn") == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING: data loss: revision abc (upgrade) dropped videos.link holding 15 non-null values")
+    assert "op.alter_column('videos', 'link', new_column_name='watch_url')" in err
+    assert invoke.data_loss_warnings({"data_loss": []}) == [] and invoke.data_loss_warnings([1]) == []
+
+
 def test_invoke_keeps_a_log_without_the_handlers_result_whole(capsys) -> None:
     cut = LOG.split("Result of", 1)[1]  # a tail that starts after the header: nothing to take out
     assert invoke.without_printed_result(cut, "run.run_alembic_current") == cut
