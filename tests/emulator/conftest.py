@@ -1,4 +1,4 @@
-"""Fixtures for the emulator tests; the harness itself is in ``emulator_harness.py``."""
+"""Fixtures for the emulator tests; the harness itself is in ``tests/support/emulator_harness.py``."""
 
 from __future__ import annotations
 
