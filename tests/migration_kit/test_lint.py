@@ -229,3 +229,15 @@ def test_rules_squawk_gives_no_help_for_say_what_to_do(linted) -> None:
     rename = next(f for f in findings if f.rule == "renaming-column")
     assert "expand/contract" in drop.how_to_resolve() and "data loss" in drop.how_to_resolve()
     assert "alter_column" in drop.how_to_resolve() and "expand/contract" in rename.how_to_resolve()
+
+
+def test_declared_losses_match_by_revision_direction_and_what_and_go_stale() -> None:
+    from dev.migration_policy import DeclaredLoss, Policy, stale, undeclared
+
+    link = {"revision": "abc", "direction": "upgrade", "table": "videos", "column": "link"}
+    table = {"revision": "abc", "direction": "upgrade", "table": "extras", "column": None}
+    policy = Policy(Path("policy.toml"), 2000.0, (DeclaredLoss("abc", "upgrade", "videos.link", "archived"),))
+    assert undeclared([link, table], policy) == [table]
+    assert undeclared([{**link, "direction": "downgrade"}], policy) != []
+    assert stale([link], policy, {"abc"}) == [] and stale([], policy, {"abc"}) == list(policy.data_loss)
+    assert stale([], policy, {"other"}) == [], "only the revisions whose losses were counted can tell"

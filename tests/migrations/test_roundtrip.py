@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pytest
 
+from dev import migration_policy
 from tests.support.fixture_history import PROJECT_MIGRATIONS, chain_of
-from tests.support.history_under_test import UpgradeFailure, revisions
+from tests.support.history_under_test import UpgradeFailure, migrations_dir, revisions
 from tests.support.migration_roundtrip import RoundTripError, roundtrip
 from tests.support.shipped_history import AFTER_UPGRADE
 
@@ -35,6 +36,20 @@ def test_round_trip_keeps_schema_and_data(
         pytest.fail(failure, pytrace=False)
     if down_revision is not None:
         assert report.seeded, "nothing was seeded at the parent revision: the round-trip proved nothing"
+    policy = migration_policy.load(migrations_dir())
+    stale = migration_policy.stale(report.losses, policy, {revision})
+    assert not stale, (
+        f"{policy.source} declares data loss for revision {revision} that its upgrade no longer causes: remove "
+        f"the stale entries {[f'{e.direction} drops {e.drops}' for e in stale]}"
+    )
+
+
+def test_declared_data_losses_name_revisions_of_the_history() -> None:
+    """A [[data_loss]] entry for a revision the history does not have is stale."""
+    policy = migration_policy.load(migrations_dir())
+    known = {revision for revision, _ in revisions()}
+    unknown = sorted({e.revision for e in policy.data_loss} - known)
+    assert not unknown, f"{policy.source} declares data loss for revisions that are not in the history: {unknown}"
 
 
 def test_data_checks_name_revisions_of_the_history() -> None:
