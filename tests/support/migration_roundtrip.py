@@ -136,6 +136,12 @@ def kept_by_upgrade(
     return problems, held
 
 
+def _same_names(before: TableData, after: TableData, wanted: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Attribute pairs of the columns both tables have by name, for the names ``wanted`` keeps."""
+    names_after = {n: a for a, n in after.columns.items()}
+    return [(a, names_after[n]) for a, n in before.columns.items() if wanted(n) and n in names_after]
+
+
 def restored_by_downgrade(
     parent: dict[int, TableData], downgraded: dict[int, TableData], held: dict[str, set[str]]
 ) -> tuple[list[str], list[str]]:
@@ -149,11 +155,9 @@ def restored_by_downgrade(
         if after is None:
             problems.append(f"after the downgrade: table {before.name} is gone")
             continue
-        names_after = {n: a for a, n in after.columns.items()}
         keep = held.get(before.name, set())
         not_held += sorted(f"{before.name}.{n}" for n in before.columns.values() if n not in keep)
-        pairs = [(a, names_after[n]) for a, n in before.columns.items() if n in keep and n in names_after]
-        problems += _compare_rows("after the downgrade", before, after, pairs)
+        problems += _compare_rows("after the downgrade", before, after, _same_names(before, after, keep.__contains__))
     return problems, not_held
 
 
@@ -169,12 +173,8 @@ def moved_but_not_restored(
         after = after_by_name.get(before.name)
         if after is None or before.name not in held:
             continue
-        names_after = {n: a for a, n in after.columns.items()}
-        moved = [
-            (a, names_after[n])
-            for a, n in before.columns.items()
-            if n not in held[before.name] and (before.name, n) not in lost and n in names_after
-        ]
+        gone = {n for n in before.columns.values() if n not in held[before.name] and (before.name, n) not in lost}
+        moved = _same_names(before, after, gone.__contains__)
         problems += _compare_rows("after the downgrade", before, after, moved)
     return problems
 
@@ -188,9 +188,7 @@ def same_after_upgrading_again(first: dict[int, TableData], again: dict[int, Tab
         if other is None:
             problems.append(f"after upgrading again: table {table.name} is gone")
             continue
-        names_again = {n: a for a, n in other.columns.items()}
-        pairs = [(a, names_again[n]) for a, n in table.columns.items() if n in names_again]
-        problems += _compare_rows("after upgrading again", table, other, pairs)
+        problems += _compare_rows("after upgrading again", table, other, _same_names(table, other, lambda n: True))
     return problems
 
 
