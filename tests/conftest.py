@@ -32,13 +32,21 @@ def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 
 MEMORY_FS = Path("/dev/shm")
+# A cluster and the databases of one worker's tests take a few hundred MB at most; a container's default 64 MB
+# /dev/shm would fill up, so a small one is passed over for the disk.
+MEMORY_FS_NEEDED = 1024**3
+
+
+def _free_bytes(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
 
 
 def _cluster_dir() -> Path:
     """Where this process's throwaway cluster lives: in memory where the machine has a tmpfs (CREATE DATABASE, once
     per test, takes ~30 ms there against ~200 ms on disk), else a temporary directory the server's user can reach
     (as root it runs as an unprivileged user: dev/postgres.py)."""
-    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK | os.X_OK):
+    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK | os.X_OK) and _free_bytes(MEMORY_FS) >= MEMORY_FS_NEEDED:
         base = Path(tempfile.mkdtemp(prefix="yt-pubsub-pg-", dir=MEMORY_FS))
         base.chmod(0o755)
         return base
