@@ -46,7 +46,7 @@ TICK_SECONDS = 5.0
 Echo = Callable[[str], None]
 
 
-def _stderr(line: str) -> None:
+def to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
@@ -313,7 +313,7 @@ def rehearse(
     migrations_dir: Path | None = None,
     work_dir: Path = Path("build/rehearse"),
     progress: ProgressFn | None = None,
-    echo: Echo = _stderr,
+    echo: Echo = to_stderr,
 ) -> Rehearsal:
     """Rehearse every revision of the project at ``points`` row counts up to ``rows`` (see the module docstring)."""
     rehearsal = Rehearsal(

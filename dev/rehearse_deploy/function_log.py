@@ -9,6 +9,10 @@ column videos.view_count does not exist``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .traffic import Record
 
 _FRAME = re.compile(r"^START RequestId: (\S+).*?$(.*?)^END RequestId: \1$", re.MULTILINE | re.DOTALL)
 # "package.module.Error: text" or "SomeError: text" (a traceback's last line), not "Traceback (most recent ...":
@@ -24,3 +28,17 @@ def error_lines(console: str) -> dict[str, str]:
         if errors:
             found[match.group(1)] = errors[-1][:300]
     return found
+
+
+def attach(records: Iterable[Record], consoles: Iterable[Path]) -> None:
+    """Each failed request's error becomes the function's own error line, when its invocation logged one: read
+    once, after the run, from every version's console."""
+    found: dict[str, str] = {}
+    for path in consoles:
+        try:
+            found.update(error_lines(path.read_text(errors="replace")))
+        except OSError:
+            continue
+    for record in records:
+        if record.failed and record.request_id in found:
+            record.error = found[record.request_id]

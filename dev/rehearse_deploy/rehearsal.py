@@ -16,7 +16,6 @@ Nothing here talks to AWS, and the database is refused unless it is local (:mod:
 from __future__ import annotations
 
 import importlib
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +27,9 @@ from dev.guard import check_database_url
 from dev.hub import server as hub_server
 from dev.hub.hub import Http, Hub
 from dev.migration_policy import load as load_policy
-from dev.rehearse.rehearsal import seed
+from dev.rehearse.rehearsal import Echo, seed, to_stderr
 
+from . import function_log
 from .git_base import resolve_base, worktree
 from .lock_waits import LockWaitSampler
 from .long_transaction import LongTransaction, all_tables
@@ -41,12 +41,6 @@ from .versions import DeployRehearsalError, Version
 
 PROBE = "dev.rehearse.probe.measured"
 CALLBACK_TIMEOUT = 120.0
-
-Echo = Callable[[str], None]
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _long_tx_summary(long_tx: LongTransaction | None) -> LongTx | None:
@@ -69,7 +63,7 @@ def _load_profile(module: str, api_url: str, hub_url: str, invoke: Callable[[str
 # -- the rehearsal -------------------------------------------------------------------------------------------------
 
 
-def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
+def rehearse_deploy(options: Options, echo: Echo = to_stderr) -> DeployRun:
     begun = time.monotonic()
     say = echo
 
@@ -177,6 +171,7 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
                 long_tx.end_now()
             waits = sampler.stop()
         place_in_phases(records, runs)
+        function_log.attach(records, consoles.values())
         new_head = next((m.result.get("to_revision") for m in (r.migration for r in runs) if m and m.revisions), None)
         run = DeployRun(
             options,
@@ -188,7 +183,6 @@ def rehearse_deploy(options: Options, echo: Echo = _stderr) -> DeployRun:
             records,
             waits,
             _long_tx_summary(long_tx),
-            consoles,
             overflow=generator.overflow,
             sampler_errors=sampler.errors,
         )

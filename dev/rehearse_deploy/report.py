@@ -24,7 +24,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .function_log import error_lines
 from .run import DeployRun
 from .traffic import Record
 
@@ -56,27 +55,11 @@ def _percentile(values: list[float], q: float) -> float:
     return round(ordered[int(rank) - 1], 1)
 
 
-def function_errors(run: DeployRun) -> dict[str, str]:
-    """request id -> the function's error line, from both versions' consoles."""
-    found: dict[str, str] = {}
-    for path in run.consoles.values():
-        try:
-            found.update(error_lines(path.read_text(errors="replace")))
-        except OSError:
-            continue
-    return found
-
-
-def _error_text(record: Record, lines: dict[str, str]) -> str:
-    if record.request_id and record.request_id in lines:
-        return lines[record.request_id]
-    if record.error:
-        return record.error
-    return f"HTTP {record.status}"
+def _error_text(record: Record) -> str:
+    return record.error or f"HTTP {record.status}"
 
 
 def phase_stats(run: DeployRun) -> list[PhaseStats]:
-    lines = function_errors(run)
     app_waits = run.app_waits()
     stats = []
     for phase_run in run.phases:
@@ -95,7 +78,7 @@ def phase_stats(run: DeployRun) -> list[PhaseStats]:
                 requests=len(records),
                 errors=len(failed),
                 errors_by_route=dict(sorted(Counter(r.route for r in failed).items())),
-                first_error=_error_text(failed[0], lines) if failed else None,
+                first_error=_error_text(failed[0]) if failed else None,
                 error_span_s=round(max(r.at for r in failed) - min(r.at for r in failed), 2) if failed else 0.0,
                 p50_ms=_percentile(latencies, 50),
                 p99_ms=_percentile(latencies, 99),
@@ -242,6 +225,7 @@ def as_json(run: DeployRun, stats: list[PhaseStats], result: Verdict) -> dict:
         if rollback is None
         else {"revisions": rollback.revisions, "seconds": round(rollback.seconds, 3), "error": rollback.error},
         "generator_overflow": run.overflow,
+        "lock_sampler_errors": run.sampler_errors,
         "phases": [
             {
                 "name": s.name,
@@ -331,12 +315,11 @@ def markdown(run: DeployRun, stats: list[PhaseStats], result: Verdict, chart: st
 def requests_csv(run: DeployRun, path: Path) -> None:
     """Every request, one row each: when it was sent and received, its phase, route, status, latency, request id
     and, for a failure, the function's error line."""
-    lines = function_errors(run)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sent_s", "received_s", "phase", "route", "status", "ms", "request_id", "error"])
         for r in sorted(run.records, key=lambda r: r.at):
-            error = _error_text(r, lines) if r.failed else ""
+            error = _error_text(r) if r.failed else ""
             received = "" if r.received is None else f"{r.received:.3f}"
             writer.writerow(
                 [f"{r.sent:.3f}", received, r.phase, r.route, r.status or "", f"{r.ms:.1f}", r.request_id or "", error]

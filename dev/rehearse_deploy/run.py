@@ -5,7 +5,7 @@ nothing here runs anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +115,8 @@ class DeployRun:
     records: list[Record]
     waits: list[LockWait]
     long_tx: LongTx | None
-    consoles: dict[str, Path]
-    overflow: int = 0
-    sampler_errors: int = 0
-    notes: list[str] = field(default_factory=list)
+    overflow: int = 0  # requests the generator could not send (too many in flight)
+    sampler_errors: int = 0  # times the lock-wait sampler lost its connection (its waits are then incomplete)
 
     @property
     def migrations(self) -> list[Migration]:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from dev import postgres
 from dev.app_traffic import MIX, AppTraffic
 from dev.rehearse.function import Answer
-from dev.rehearse_deploy import report
+from dev.rehearse_deploy import function_log, report
 from dev.rehearse_deploy.function_log import error_lines
 from dev.rehearse_deploy.git_base import Base, GitError, resolve_base
 from dev.rehearse_deploy.lock_waits import LockWaitSampler
@@ -86,6 +86,17 @@ def test_the_error_line_is_the_last_one_of_the_invocations_traceback() -> None:
     }
 
 
+def test_a_failed_request_takes_its_invocations_error_line_after_the_run(tmp_path: Path) -> None:
+    console = tmp_path / "emulator-new.log"
+    console.write_text(CONSOLE)
+    failed = Record(1.0, "GET /channels/<id>/videos", 500, 9.0, "bad-2", "HTTP 500: <html>")
+    answered_ok = Record(1.1, "GET /channels", 200, 3.0, "ok-1", None)
+    unknown = Record(1.2, "GET /channels", 502, 3.0, "elsewhere", "HTTP 502: bad gateway")
+    function_log.attach([failed, answered_ok, unknown], [console, tmp_path / "missing.log"])
+    assert failed.error.startswith("sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedColumn)")
+    assert answered_ok.error is None and unknown.error == "HTTP 502: bad gateway"
+
+
 # -- the verdict and report.json -------------------------------------------------------------------------------------
 
 
@@ -109,7 +120,7 @@ def _run(order: str, records: list[Record], tmp_path: Path, waits=(), migration_
         start += 2.0
     place_in_phases(records, runs)
     options = Options(project_dir=tmp_path, out_dir=tmp_path, order=order)
-    return DeployRun(options, Base("HEAD~1", "f" * 40), "base1", "abc", 2000.0, runs, records, list(waits), None, {})
+    return DeployRun(options, Base("HEAD~1", "f" * 40), "base1", "abc", 2000.0, runs, records, list(waits), None)
 
 
 def test_errors_in_the_update_window_say_split_the_change(tmp_path: Path) -> None:
