@@ -33,6 +33,7 @@ from dev.emulator.client import (
     zappa_command,
 )
 from dev.emulator.settings import SettingsError, stage_config
+from dev.migration_policy import explain_loss
 
 HINT = "start it with `make emulator` (foreground) or `make up`, or pass --endpoint / AWS_ENDPOINT_URL_LAMBDA"
 
@@ -110,7 +111,7 @@ def data_loss_warnings(result: Any) -> list[str]:
     """One line per loss the migrator counted (the ``local`` stage counts them: MIGRATION_COUNT_DATA_LOSS), in the
     words ``make check-migrations`` fails with: the sandbox warns, the checks refuse an undeclared one."""
     losses = result.get("data_loss") if isinstance(result, dict) else None
-    return [f"WARNING: data loss: {loss['message']}. Fix: {loss['fix']}." for loss in losses or []]
+    return [f"WARNING: data loss: {explain_loss(loss)}." for loss in losses or []]
 
 
 def main(argv: list[str] | None = None) -> int:

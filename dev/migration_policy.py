@@ -111,11 +111,16 @@ def stale(losses: list[dict], policy: Policy, revisions: set[str]) -> list[Decla
     return [e for e in policy.data_loss if e.revision in revisions and not any(e.matches(loss) for loss in losses)]
 
 
+def explain_loss(loss: dict) -> str:
+    """One loss the migrator counted, and its fix, in the words every command that runs revisions uses."""
+    return f"{loss['message']}. Fix: {loss['fix']}"
+
+
 def loss_failure(loss: dict, policy: Policy) -> str:
     """The message for an undeclared loss: data loss first, the fix, and how to declare it when it is intended."""
     what = loss["table"] if loss.get("column") is None else f"{loss['table']}.{loss['column']}"
     return (
-        f"{loss['message']}. Fix: {loss['fix']}. If the loss is intended, declare it in {policy.source} with the "
+        f"{explain_loss(loss)}. If the loss is intended, declare it in {policy.source} with the "
         f'reason:\n  [[data_loss]]\n  revision = "{loss["revision"]}"\n  direction = "{loss["direction"]}"\n'
         f'  drops = "{what}"\n  reason = "..."'
     )

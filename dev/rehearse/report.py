@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dev.lock_report import LockHold
+from dev.migration_policy import explain_loss
 
 from .projection import FLOOR_FRACTION, FLOOR_SECONDS, Projection, round_rows, usable_seconds
 from .rehearsal import Rehearsal, Step
@@ -214,7 +215,7 @@ def verdict(rehearsal: Rehearsal) -> str:
     lost = rehearsal.undeclared_losses()
     if lost:
         where = f" (declare an intended one in {rehearsal.policy.source})" if rehearsal.policy else ""
-        described = "; ".join(f"{loss['message']}. Fix: {loss['fix']}" for loss in lost)
+        described = "; ".join(explain_loss(loss) for loss in lost)
         return f"{head} data loss: {described}{where}."
     found = projections(rehearsal)
     revisions = [revision for revision, _ in rehearsal.revisions()]
