@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from dev.rehearse_deploy.plan import phases
 from dev.rehearse_deploy.router import RECEIVED_AT, Router
 from dev.rehearse_deploy.run import DeployRun, Migration, Options, PhaseRun, place_in_phases
 from dev.rehearse_deploy.traffic import Call, LoadGenerator, Outcome, Record, answered
+from tests.support.git_repo import git
 
 # -- phases ----------------------------------------------------------------------------------------------------------
 
@@ -320,34 +320,29 @@ def test_the_apps_traffic_mixes_reads_notifications_and_verifications_in_a_fixed
 # -- BASE from git ---------------------------------------------------------------------------------------------------
 
 
-def _git(repo: Path, *args: str) -> str:
-    command = ["git", "-c", "user.email=r@example.test", "-c", "user.name=r", *args]
-    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
 def history(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "file.txt").write_text("1\n")
-    _git(repo, "add", "file.txt")
-    _git(repo, "commit", "-qm", "commit 1")
+    git(repo, "add", "file.txt")
+    git(repo, "commit", "-qm", "commit 1")
     (repo / "file.txt").write_text("2\n")
-    _git(repo, "commit", "-qam", "commit 2")
+    git(repo, "commit", "-qam", "commit 2")
     return repo
 
 
 def test_base_is_the_merge_base_with_main_on_a_branch(history: Path) -> None:
-    fork = _git(history, "rev-parse", "HEAD")
-    _git(history, "checkout", "-q", "-b", "feature")
+    fork = git(history, "rev-parse", "HEAD")
+    git(history, "checkout", "-q", "-b", "feature")
     (history / "file.txt").write_text("feature\n")
-    _git(history, "commit", "-qam", "feature")
+    git(history, "commit", "-qam", "feature")
     assert resolve_base(history) == Base("merge base with main", fork)
 
 
 def test_base_on_main_is_head_with_changes_and_the_commit_before_without(history: Path) -> None:
-    head, before = _git(history, "rev-parse", "HEAD"), _git(history, "rev-parse", "HEAD~1")
+    head, before = git(history, "rev-parse", "HEAD"), git(history, "rev-parse", "HEAD~1")
     assert resolve_base(history) == Base("HEAD~1", before)
     (history / "file.txt").write_text("being changed\n")
     assert resolve_base(history) == Base("merge base with main", head)

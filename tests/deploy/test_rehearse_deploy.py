@@ -19,6 +19,7 @@ import pytest
 from dev.emulator.client import CODE_ROOT
 from dev.project_copy import copy_deployable
 from tests.support.fixture_history import stack_on_head
+from tests.support.git_repo import git
 from tests.support.paths import DEPLOY_CHANGES
 
 pytestmark = pytest.mark.emulator
@@ -29,10 +30,6 @@ RENAME_VIEW_COUNT = CHANGES / "rename_view_count" / "versions"
 VIEW_COUNT_IN_MODEL = "\n\nVideo.view_count = sa.Column(sa.BigInteger)  # fixture: the model reads videos.view_count\n"
 VIEWS_IN_MODEL = '\n\nVideo.view_count = sa.Column("views", sa.BigInteger)  # fixture: the column is now views\n'
 LOCK_TIMEOUT_MS = 1000  # what the fixture revisions set, as the template does
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True)
 
 
 @dataclass
@@ -49,17 +46,15 @@ class Repo:
             models.write_text(models.read_text() + model)
 
     def commit(self, message: str) -> None:
-        _git(self.path, "add", "-A")
-        _git(self.path, "commit", "-q", "-m", message)
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "-m", message)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """This app as the first commit of a repository of its own (the harness included: the probe runs from it)."""
     path = copy_deployable(tmp_path / "repo", with_harness=True)
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "config", "user.email", "rehearsal@example.test")
-    _git(path, "config", "user.name", "Rehearsal")
+    git(path, "init", "-q", "-b", "main")
     created = Repo(path)
     created.commit("the app as production runs it")
     return created
