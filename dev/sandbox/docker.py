@@ -17,12 +17,12 @@ from . import engine
 from .settings import (
     SandboxError,
     Settings,
+    check_stage_endpoint,
     forget_ports,
     port_error,
     print_summary,
     record_ports,
     say,
-    stage_endpoint_error,
 )
 
 UP_TIMEOUT = 180  # seconds for `up --wait`: the first `up` also builds the image
@@ -120,9 +120,7 @@ class Docker:
 
     def up(self) -> None:
         settings = self.settings
-        moved = stage_endpoint_error(settings)
-        if moved is not None:
-            raise moved
+        check_stage_endpoint(settings)
         self.compose()  # no Compose: say so before anything else
         if not self.is_running():
             # Before compose runs: its own message for a busy port is an engine error that names no variable.

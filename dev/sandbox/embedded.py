@@ -20,12 +20,12 @@ from .process import BackgroundProcess
 from .settings import (
     SandboxError,
     Settings,
+    check_stage_endpoint,
     forget_ports,
     port_error,
     print_summary,
     record_ports,
     say,
-    stage_endpoint_error,
 )
 
 EMULATOR_START_TIMEOUT = 60.0
@@ -102,9 +102,7 @@ class Embedded:
             check_database_url(settings.database_url)
         except RemoteDatabaseError as exc:
             raise SandboxError(f"SANDBOX_DATABASE_URL: {exc}") from None
-        moved = stage_endpoint_error(settings)
-        if moved is not None:
-            raise moved
+        check_stage_endpoint(settings)
         self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # PostgreSQL runs as an unprivileged user that must reach its data dir
             self.dir.chmod(self.dir.stat().st_mode | 0o011)

@@ -2,7 +2,7 @@
 
 One port setting, end to end. The emulator's port is the one the ``local`` stage's ``aws_endpoint_urls.lambda`` names
 (where the real ``zappa invoke local`` sends its calls, and ``make invoke-*`` too); ``EMULATOR_PORT`` may only agree
-with it, else ``make up`` refuses in one line that says what to change (:func:`stage_endpoint_error`). The ports a
+with it, else ``make up`` refuses in one line that says what to change (:func:`check_stage_endpoint`). The ports a
 sandbox was started with are recorded (``SANDBOX_DIR/ports.json``) and are what later commands use (``make status``,
 ``make seed``) when the environment and ``.env`` do not say otherwise: ``EMULATOR_PORT=9100 API_PORT=8100 make up``
 once, then plain ``make status``.
@@ -117,14 +117,14 @@ def endpoint_port(endpoint: str) -> int | None:
         return None
 
 
-def stage_endpoint_error(settings: Settings) -> SandboxError | None:
-    """Why ``make up`` must not start the emulator on ``settings.ports.emulator``: the local stage sends the real
-    ``zappa invoke local`` elsewhere, so it would end in ConnectionRefusedError. None when they agree."""
+def check_stage_endpoint(settings: Settings) -> None:
+    """Refuse (:class:`SandboxError`) to start the emulator on ``settings.ports.emulator`` when the local stage sends
+    the real ``zappa invoke local`` elsewhere: it would end in ConnectionRefusedError."""
     wanted = settings.ports.emulator
     stage_port = endpoint_port(settings.stage_endpoint)
     if stage_port in (None, wanted) or settings.environ.get(IGNORE_STAGE_ENDPOINT) == "1":
-        return None
-    return SandboxError(
+        return
+    raise SandboxError(
         f"EMULATOR_PORT={wanted}, but the local stage sends `zappa invoke local` to {settings.stage_endpoint}: set "
         f'"aws_endpoint_urls": {{"lambda": "http://{services.HOST}:{wanted}"}} in its stage in '
         f"{services.SETTINGS_FILE} (make up then follows it, EMULATOR_PORT is not needed), or use "
