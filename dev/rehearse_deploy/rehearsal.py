@@ -75,7 +75,7 @@ def rehearse_deploy(options: Options, echo: Echo = to_stderr) -> DeployRun:
     out.mkdir(parents=True, exist_ok=True)
     base = resolve_base(project, options.base)
     plan = phases(options.order)
-    ceiling_ms = load_policy(project / "migrations").lock_wait_ceiling_ms
+    policy = load_policy(project / "migrations")
     echo(f"deploy rehearsal: BASE {base.describe()} -> the working tree of {project}, {options.order}")
 
     with ExitStack() as stack:
@@ -178,7 +178,7 @@ def rehearse_deploy(options: Options, echo: Echo = to_stderr) -> DeployRun:
             base,
             base_head,
             new_head,
-            ceiling_ms,
+            policy,
             runs,
             records,
             waits,

@@ -10,7 +10,9 @@ The verdict says "safe in this order", or which window failed, for how long, and
   release;
 - an application query that waited longer than the project's lock-wait ceiling (``migrations/policy.toml``): the
   revision's ``lock_timeout`` is missing or too long, so the migration queued the application behind it;
-- a migration that failed, and the same code failing on the same schema (nothing to do with the order).
+- a migration that failed, and the same code failing on the same schema (nothing to do with the order);
+- an upgrade that destroyed data ``migrations/policy.toml`` does not declare (data loss), as ``make rehearse`` and
+  ``make check-migrations`` refuse it.
 
 ``report.json`` has the shape the PR workflow and the tests read (see :func:`as_json`).
 """
@@ -23,6 +25,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from dev.migration_policy import explain_loss, undeclared
 
 from .run import DeployRun
 from .traffic import Record
@@ -164,9 +168,11 @@ def verdict(run: DeployRun, stats: list[PhaseStats]) -> Verdict:
             f"phase {phase.name}: an application query waited {phase.max_lock_wait_ms / 1000:.1f} s for a lock, over "
             f"the project's ceiling of {run.ceiling_ms / 1000:g} s ({phase.longest_wait}). Fix: {FIX_LOCKS}"
         )
+    upgrade = run.upgrade
+    for loss in undeclared(upgrade.losses, run.policy) if upgrade else []:
+        problems.append(f"data loss: {explain_loss(loss)} (declare an intended one in {run.policy.source})")
     if problems:
         return Verdict(False, f"NOT safe in this order ({run.options.order}): " + " | ".join(problems))
-    upgrade = run.upgrade
     requests = sum(s.requests for s in stats)
     longest = max((s.max_lock_wait_ms for s in stats), default=0.0)
     migrated = (
@@ -199,6 +205,7 @@ def _migration_json(run: DeployRun) -> dict:
         "retry_details": upgrade.retries,
         "holds": upgrade.holds,
         "waits_ms": [round(w.waited_ms, 1) for w in run.migration_waits(upgrade)],
+        "data_loss": upgrade.losses,
     }
 
 
@@ -277,6 +284,7 @@ def _migration_lines(run: DeployRun) -> list[str]:
                 f"  - retry {retry['attempt']} of {retry['revision']}: {retry['error']} after "
                 f"{retry['attempt_ms']:,.0f} ms, paused {retry['pause_ms']:,.0f} ms"
             )
+        lines += [f"  - WARNING: data loss: {explain_loss(loss)}" for loss in migration.losses]
         longest = max(migration.holds, key=lambda h: h.get("hold_ms", 0), default=None)
         if longest:
             lines.append(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dev.migration_policy import Policy
 from dev.rehearse.function import Answer
 
 from .git_base import Base
@@ -69,6 +70,11 @@ class Migration:
         return list(self.measured.get("holds", []))
 
     @property
+    def losses(self) -> list[dict[str, Any]]:
+        """What the migration destroyed, as the migrator counted it (the local stage counts: data loss)."""
+        return list(self.result.get("data_loss", []))
+
+    @property
     def pids(self) -> set[int]:
         return set(self.measured.get("pids", []))
 
@@ -110,13 +116,17 @@ class DeployRun:
     base: Base
     base_head: str | None
     new_head: str | None
-    ceiling_ms: float
+    policy: Policy  # migrations/policy.toml: the lock-wait ceiling, the data losses declared on purpose
     phases: list[PhaseRun]
     records: list[Record]
     waits: list[LockWait]
     long_tx: LongTx | None
     overflow: int = 0  # requests the generator could not send (too many in flight)
     sampler_errors: int = 0  # times the lock-wait sampler lost its connection (its waits are then incomplete)
+
+    @property
+    def ceiling_ms(self) -> float:
+        return self.policy.lock_wait_ceiling_ms
 
     @property
     def migrations(self) -> list[Migration]:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from dev import postgres
 from dev.app_traffic import MIX, AppTraffic
+from dev.migration_policy import DeclaredLoss, Policy
 from dev.rehearse.function import Answer
 from dev.rehearse_deploy import function_log, report
 from dev.rehearse_deploy.function_log import error_lines
@@ -106,12 +107,15 @@ def _record(phase: str, at: float, status: int | None = 200, route: str = "GET /
     return record
 
 
-def _run(order: str, records: list[Record], tmp_path: Path, waits=(), migration_error: str | None = None) -> DeployRun:
+def _run(
+    order: str, records: list[Record], tmp_path: Path, waits=(), migration_error: str | None = None, losses=()
+) -> DeployRun:
     runs, start = [], 0.0
     for phase in phases(order):
         run = PhaseRun(phase, start, start + 2.0)
         if phase.migrate:
-            result = {"result": {"steps": [{"revision": "abc"}], "retries": []}, "holds": [], "pids": [1]}
+            migrated = {"steps": [{"revision": "abc"}], "retries": [], "data_loss": list(losses)}
+            result = {"result": migrated, "holds": [], "pids": [1]}
             answer = Answer(migration_error is None, result, None, None, 120.0, 90)
             if migration_error:
                 answer = Answer(False, None, "MigrationFailed", migration_error, 120.0, 90)
@@ -120,7 +124,8 @@ def _run(order: str, records: list[Record], tmp_path: Path, waits=(), migration_
         start += 2.0
     place_in_phases(records, runs)
     options = Options(project_dir=tmp_path, out_dir=tmp_path, order=order)
-    return DeployRun(options, Base("HEAD~1", "f" * 40), "base1", "abc", 2000.0, runs, records, list(waits), None)
+    policy = Policy(Path("policy.toml"), 2000.0)
+    return DeployRun(options, Base("HEAD~1", "f" * 40), "base1", "abc", policy, runs, records, list(waits), None)
 
 
 def test_errors_in_the_update_window_say_split_the_change(tmp_path: Path) -> None:
@@ -163,6 +168,23 @@ def test_a_failed_migration_is_not_safe(tmp_path: Path) -> None:
     run = _run("update-first", [_record("before", 1.0)], tmp_path, migration_error="upgrade failed in revision abc")
     result = report.verdict(run, report.phase_stats(run))
     assert not result.safe and "the upgrade failed in phase migrate: MigrationFailed" in result.text
+
+
+def test_data_loss_is_said_and_fails_unless_declared(tmp_path: Path) -> None:
+    loss = {
+        "revision": "abc",
+        "direction": "upgrade",
+        "table": "videos",
+        "column": "link",
+        "message": "revision abc (upgrade) dropped videos.link holding 15 non-null values (data loss)",
+        "fix": "it looks like a rename of link to watch_url: write op.alter_column(...)",
+    }
+    run = _run("update-first", [_record("before", 1.0)], tmp_path, losses=[loss])
+    result = report.verdict(run, report.phase_stats(run))
+    assert not result.safe and "data loss: revision abc (upgrade) dropped videos.link holding 15" in result.text
+    assert "WARNING: data loss: revision abc" in "\n".join(report._migration_lines(run))
+    run.policy = Policy(Path("policy.toml"), 2000.0, (DeclaredLoss("abc", "upgrade", "videos.link", "archived"),))
+    assert report.verdict(run, report.phase_stats(run)).safe
 
 
 def test_report_json_has_the_agreed_shape(tmp_path: Path) -> None:
