@@ -25,10 +25,11 @@ from tests.support.paths import DEPLOY_CHANGES
 pytestmark = pytest.mark.emulator
 
 CHANGES = DEPLOY_CHANGES
-ADD_VIEW_COUNT = CHANGES / "add_view_count" / "versions"
-RENAME_VIEW_COUNT = CHANGES / "rename_view_count" / "versions"
-VIEW_COUNT_IN_MODEL = "\n\nVideo.view_count = sa.Column(sa.BigInteger)  # fixture: the model reads videos.view_count\n"
-VIEWS_IN_MODEL = '\n\nVideo.view_count = sa.Column("views", sa.BigInteger)  # fixture: the column is now views\n'
+ADD_PROBE_COLUMN = CHANGES / "add_probe_column" / "versions"
+RENAME_PROBE_COLUMN = CHANGES / "rename_probe_column" / "versions"
+# Every column a fixture adds is named deploy_probe_*: a team's own column (view_count, say) never collides with it.
+PROBE_COUNT_IN_MODEL = "\n\nVideo.deploy_probe_count = sa.Column(sa.BigInteger)  # fixture: the model reads it\n"
+PROBE_VIEWS_IN_MODEL = '\n\nVideo.deploy_probe_count = sa.Column("deploy_probe_views", sa.BigInteger)\n'
 LOCK_TIMEOUT_MS = 1000  # what the fixture revisions set, as the template does
 
 
@@ -90,27 +91,27 @@ def rehearse(repo: Repo, pg_admin_url: str, tmp_path: Path, *args: str) -> Outco
 def test_a_model_column_shipped_with_its_revision_fails_in_the_update_window(
     repo: Repo, pg_admin_url: str, tmp_path: Path
 ) -> None:
-    repo.change(ADD_VIEW_COUNT, VIEW_COUNT_IN_MODEL)
-    repo.commit("add videos.view_count, and the model reads it")
+    repo.change(ADD_PROBE_COLUMN, PROBE_COUNT_IN_MODEL)
+    repo.commit("add videos.deploy_probe_count, and the model reads it")
     result = rehearse(repo, pg_admin_url, tmp_path)
     report = result.report
     assert result.code == 1, result.output
     assert report["safe"] is False and report["order"] == "update-first"
     update = result.phase("update")
     assert update["errors"] > 0 and update["errors"] == sum(update["errors_by_route"].values())
-    assert "view_count" in update["first_error"] and "does not exist" in update["first_error"], update
+    assert "deploy_probe_count" in update["first_error"] and "does not exist" in update["first_error"], update
     assert "GET /channels/<id>/videos" in update["errors_by_route"], update
     # The old version and the new one on the new schema serve every request.
     for clean in ("before", "after", "restored"):
         assert result.phase(clean)["errors"] == 0, result.phase(clean)
     assert report["migration"]["revisions"] == ["de910e000001"] and report["migration"]["retries"] == 0
     assert "new code on the old schema" in report["verdict"] and "two releases" in report["verdict"]
-    assert "view_count does not exist" in report["verdict"]
+    assert "videos.deploy_probe_count does not exist" in report["verdict"]
 
 
 def test_the_same_revision_without_the_model_change_is_safe(repo: Repo, pg_admin_url: str, tmp_path: Path) -> None:
-    repo.change(ADD_VIEW_COUNT)
-    repo.commit("add videos.view_count; no code reads it yet")
+    repo.change(ADD_PROBE_COLUMN)
+    repo.commit("add videos.deploy_probe_count; no code reads it yet")
     result = rehearse(repo, pg_admin_url, tmp_path)
     report = result.report
     assert result.code == 0, result.output
@@ -127,16 +128,16 @@ def test_the_same_revision_without_the_model_change_is_safe(repo: Repo, pg_admin
 def test_a_rename_fails_in_one_window_whatever_the_order(
     repo: Repo, pg_admin_url: str, tmp_path: Path, order: str, window: str
 ) -> None:
-    repo.change(ADD_VIEW_COUNT, VIEW_COUNT_IN_MODEL)
-    repo.commit("videos.view_count, read by the model (what production runs)")
-    repo.change(RENAME_VIEW_COUNT, VIEWS_IN_MODEL, replace_model=VIEW_COUNT_IN_MODEL)
-    repo.commit("rename videos.view_count to views, and the model with it")
+    repo.change(ADD_PROBE_COLUMN, PROBE_COUNT_IN_MODEL)
+    repo.commit("videos.deploy_probe_count, read by the model (what production runs)")
+    repo.change(RENAME_PROBE_COLUMN, PROBE_VIEWS_IN_MODEL, replace_model=PROBE_COUNT_IN_MODEL)
+    repo.commit("rename videos.deploy_probe_count to deploy_probe_views, and the model with it")
     result = rehearse(repo, pg_admin_url, tmp_path, "--order", order)
     assert result.code == 1, result.output
     failed = result.phase(window)
     assert failed["errors"] > 0, result.report["phases"]
-    # The old code reads view_count after the rename; the new code reads views before it.
-    missing = "view_count" if window == "migrate" else "views"
+    # The old code reads deploy_probe_count after the rename; the new code reads deploy_probe_views before it.
+    missing = "deploy_probe_count" if window == "migrate" else "deploy_probe_views"
     assert f"videos.{missing} does not exist" in failed["first_error"], failed
     assert result.phase("before")["errors"] == 0 and result.phase("after")["errors"] == 0
     expected = "old code on the new schema" if order == "migrate-first" else "new code on the old schema"
@@ -146,8 +147,8 @@ def test_a_rename_fails_in_one_window_whatever_the_order(
 def test_add_column_behind_a_long_transaction_retries_without_stalling_the_app(
     repo: Repo, pg_admin_url: str, tmp_path: Path
 ) -> None:
-    repo.change(ADD_VIEW_COUNT)
-    repo.commit("add videos.view_count; no code reads it yet")
+    repo.change(ADD_PROBE_COLUMN)
+    repo.commit("add videos.deploy_probe_count; no code reads it yet")
     result = rehearse(repo, pg_admin_url, tmp_path, "--long-tx", "20")
     report = result.report
     assert result.code == 0, result.output

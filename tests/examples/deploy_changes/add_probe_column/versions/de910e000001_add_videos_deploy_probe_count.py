@@ -1,4 +1,4 @@
-"""add videos.view_count, nullable (a fixture change, stacked on whatever head is)
+"""add videos.deploy_probe_count, nullable (a fixture change, stacked on whatever head is)
 
 Revision ID: de910e000001
 Revises:
@@ -15,9 +15,9 @@ depends_on = None
 
 def upgrade():
     op.execute("SET LOCAL lock_timeout = '1s'")
-    op.add_column("videos", sa.Column("view_count", sa.BigInteger(), nullable=True))
+    op.add_column("videos", sa.Column("deploy_probe_count", sa.BigInteger(), nullable=True))
 
 
 def downgrade():
     op.execute("SET LOCAL lock_timeout = '1s'")
-    op.drop_column("videos", "view_count")
+    op.drop_column("videos", "deploy_probe_count")
